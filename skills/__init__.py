@@ -1,0 +1,1 @@
+"""spendbot skills: one module per capability, each declared once in the registry."""

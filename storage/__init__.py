@@ -1,0 +1,1 @@
+"""spendbot storage: SQLAlchemy models, the FOCUS cost store and migrations."""
