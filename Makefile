@@ -1,0 +1,39 @@
+# Two commands do all set-up: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DB := sqlite:///spendbot-demo.db
+DEMO_QUESTIONS := "what did we spend last month?" \
+	"spend by provider last 30 days" \
+	"GPU spend by team this month compared to last month" \
+	"top 5 services last month" \
+	"what data do you have?"
+
+.PHONY: demo test lint clean
+
+$(BIN)/spendbot: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-deps: $(BIN)/spendbot
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(BIN)/spendbot
+	rm -f spendbot-demo.db
+	SPENDBOT_DATABASE_URL=$(DEMO_DB) $(BIN)/spendbot demo-data
+	@if [ -t 0 ]; then \
+		SPENDBOT_DATABASE_URL=$(DEMO_DB) $(BIN)/spendbot chat; \
+	else \
+		printf '%s\n' $(DEMO_QUESTIONS) | SPENDBOT_DATABASE_URL=$(DEMO_DB) $(BIN)/spendbot chat; \
+	fi
+
+test: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) spendbot-demo.db .pytest_cache .ruff_cache

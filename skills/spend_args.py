@@ -1,0 +1,111 @@
+"""Arguments of the spend skill, and how dimension names people type map onto the store's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, Field
+
+from skills.errors import UserError
+from storage.costs import DIMENSIONS, TAG_PREFIX
+
+if TYPE_CHECKING:
+    from skills.registry import SkillContext
+
+DIMENSION_ALIASES = {
+    "providers": "provider",
+    "cloud": "provider",
+    "clouds": "provider",
+    "vendor": "provider",
+    "services": "service",
+    "category": "service_category",
+    "categories": "service_category",
+    "service category": "service_category",
+    "account": "sub_account",
+    "accounts": "sub_account",
+    "sub account": "sub_account",
+    "subaccount": "sub_account",
+    "sub accounts": "sub_account",
+    "billing account": "billing_account",
+    "regions": "region",
+    "resources": "resource",
+    "instance": "resource",
+    "instances": "resource",
+    "skus": "sku",
+    "model": "sku",
+    "models": "sku",
+    "instance type": "instance_type",
+    "instance types": "instance_type",
+    "gpu type": "instance_type",
+    "family": "instance_type",
+    "charge category": "charge_category",
+    "charge type": "charge_category",
+    "daily": "day",
+    "days": "day",
+    "weekly": "week",
+    "weeks": "week",
+    "monthly": "month",
+    "months": "month",
+    "pricing": "pricing_category",
+}
+TIME_DIMENSIONS = ("day", "week", "month")
+
+
+class SpendArgs(BaseModel):
+    """Arguments of spend_query."""
+
+    period: str = Field(
+        "last 30 days",
+        description="Time phrase: 'today', 'yesterday', 'this week', 'last week', 'this month', "
+        "'last month', 'this quarter', 'last quarter', 'Q3 2026', 'September', 'September 2026', "
+        "'last 7 days', '2026-09-14', 'since 2026-09-01', 'from 2026-09-01 to 2026-09-30'. "
+        "Dates are UTC and match ChargePeriodStart.",
+    )
+    metric: Literal["effective", "billed", "list", "contracted"] = Field(
+        "effective",
+        description="effective = EffectiveCost, amortized (default); billed = BilledCost, as "
+        "invoiced; list = ListCost; contracted = ContractedCost.",
+    )
+    group_by: list[str] = Field(
+        default_factory=list,
+        description="Break down by these, in order: provider, service, service_category, "
+        "sub_account, billing_account, region, resource, sku, instance_type, charge_category, "
+        "day, week, month, or any tag key (team, project, env...).",
+    )
+    filters: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Keep only these values, keyed by dimension or tag key, e.g. "
+        "{'service': ['ec2'], 'team': ['research']}. Common names such as ec2, s3, gcp, azure work.",
+    )
+    exclude: dict[str, list[str]] = Field(
+        default_factory=dict, description="Drop these values, keyed like filters."
+    )
+    gpu_only: bool = Field(
+        False,
+        description="Only GPU charges: AWS p/g/trn/inf, GCP a2/a3/g2, Azure NC/ND/NV instances "
+        "and GPU-backed managed endpoints.",
+    )
+    compare: bool = Field(False, description="Compare with the previous comparable period.")
+    top: int | None = Field(None, ge=1, le=100, description="Show only the N largest groups.")
+    per_day: bool = Field(False, description="Also give the average per day.")
+    currency: str | None = Field(
+        None, description="Billing currency; default: the store's most common one."
+    )
+
+
+def resolve_dimension(name: str, context: SkillContext) -> str:
+    """Turn a dimension as typed ("services", "team") into a dimension name or ``tag:<key>``."""
+    wanted = name.strip().lower().replace("-", " ").replace("_", " ")
+    if wanted.replace(" ", "_") in DIMENSIONS:
+        return wanted.replace(" ", "_")
+    if wanted.startswith(TAG_PREFIX):
+        wanted = wanted.removeprefix(TAG_PREFIX).strip()
+    keys = {key.replace("_", " ").replace("-", " "): key for key in context.vocabulary.tag_keys()}
+    if wanted in keys:
+        return TAG_PREFIX + keys[wanted]
+    if wanted.endswith("s") and wanted[:-1] in keys:
+        return TAG_PREFIX + keys[wanted[:-1]]
+    if wanted in DIMENSION_ALIASES:
+        return DIMENSION_ALIASES[wanted]
+    choices = [*DIMENSIONS, *context.vocabulary.tag_keys()[:12]]
+    raise UserError(f"I can't break spend down by '{name}'", f"try one of: {', '.join(choices)}")
