@@ -13,7 +13,6 @@ from sqlalchemy import Engine
 from bot.router import route
 from bot.settings import Settings
 from skills.errors import UserError
-from skills.help import describe_skills
 from skills.registry import Registry, Skill, SkillContext
 from skills.replies import Reply
 from skills.vocabulary import Vocabulary
@@ -98,11 +97,11 @@ class Assistant:
             data={"incident": incident_id},
         )
 
-    @staticmethod
-    def not_understood() -> Reply:
+    def not_understood(self) -> Reply:
         """Say what can be asked instead of guessing."""
         return Reply(
-            text="I didn't understand that. Here is what I can answer:\n" + describe_skills(),
+            text="I didn't understand that. Here is what I can answer:\n"
+            + self.registry.describe(),
             is_error=True,
             data={"error": "not understood"},
         )

@@ -1,11 +1,16 @@
-"""Imports every skill module so the registry holds all skills."""
+"""Imports every skill module, in the order help lists them, so the registry holds all skills."""
 
 from __future__ import annotations
 
-from skills import data_status, help, spend  # noqa: F401  (imported for their registrations)
+import importlib
+
 from skills.registry import SKILLS, Registry
+
+SKILL_MODULES = ("skills.spend", "skills.data_status", "skills.help")
 
 
 def load_skills() -> Registry:
     """The registry with every skill registered."""
+    for module in SKILL_MODULES:
+        importlib.import_module(module)
     return SKILLS

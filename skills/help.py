@@ -28,11 +28,6 @@ def parse_help_text(text: str, context: SkillContext) -> HelpArgs:
     return HelpArgs(topic=named)
 
 
-def describe_skills() -> str:
-    """One line per skill with an example: the text shown when a message is not understood."""
-    return "\n".join(f"• {skill.summary} e.g. “{skill.examples[0]}”" for skill in SKILLS)
-
-
 @SKILLS.skill(
     name="help",
     args=HelpArgs,

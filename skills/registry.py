@@ -121,6 +121,10 @@ class Registry:
         """The skill whose slash-command word is `word` (``/spend help`` -> help)."""
         return next((skill for skill in self if skill.command == word.lower()), None)
 
+    def describe(self) -> str:
+        """One line per skill with an example: what is shown when a message is not understood."""
+        return "\n".join(f"• {skill.summary} e.g. “{skill.examples[0]}”" for skill in self)
+
     def tools(self) -> list[dict[str, Any]]:
         """Anthropic tool definitions for every skill."""
         return [skill.tool_schema() for skill in self]

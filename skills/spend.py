@@ -77,7 +77,8 @@ def _describe_filters(filters: tuple[Filter, ...], gpu_only: bool) -> str:
     ),
     triggers=(
         r"\b(spend|spent|spending|cost|costs|costing|bill|billed|billing|invoice[sd]?|pay|paid|paying|charges?|expensive|how much)\b",
-        r"\b(by|per|top|breakdown|break down|compare|compared|vs|versus|daily|weekly|monthly)\b",
+        r"\b(by|per|top|biggest|largest|breakdown|break down|compare|compared|vs|versus|daily|weekly|monthly)\b",
+        r"\b(today|yesterday|last|this|since|month|week|quarter|year|q[1-4]|ytd|mtd)\b",
     ),
 )
 def spend_query(context: SkillContext, args: SpendArgs) -> Reply:
@@ -151,7 +152,8 @@ def _spend_reply(
 ) -> Reply:
     money = lambda amount: format_money(amount, currency)  # noqa: E731
     subject = "GPU spend" if args.gpu_only else "Spend"
-    headline = f"{subject} for {period.label}: {money(total.amount)}"
+    joiner = " " if period.label.startswith(("since", "from")) else " for "
+    headline = f"{subject}{joiner}{period.label}: {money(total.amount)}"
     if previous_total is not None and previous_period is not None:
         headline += (
             f", {format_change(total.amount, previous_total.amount, currency)} from "

@@ -33,7 +33,8 @@ GPU = re.compile(r"\bgpus?\b", re.I)
 TOP = re.compile(r"\b(?:top|biggest|largest|most expensive)\s+(\d{1,3})\b", re.I)
 TOP_WORDLESS = re.compile(r"\b(top|biggest|largest|most expensive|the most|most)\b", re.I)
 GROUP = re.compile(
-    r"\b(?:(?:broken\s+down|split|grouped|group|break\s*down)\s+by|by|per|for\s+each|each|which|what|across)\s+"
+    r"\b(?:(?:broken\s+down|split|grouped|group|break\s*down)\s+by|by|per|for\s+each|each|which|what|across"
+    r"|(?:top|biggest|largest|most\s+expensive)(?:\s+\d{1,3})?)\s+"
     r"((?:[a-z][\w-]*)(?:\s+[a-z][\w-]*)?)",
     re.I,
 )
@@ -48,8 +49,42 @@ WHO = re.compile(r"\bwho\b|\bwhich teams?\b", re.I)
 EXCLUDE = re.compile(r"\b(?:excluding|except|without|not counting|minus)\b", re.I)
 KEY_VALUE = re.compile(r"\b([a-z][\w-]*)\s*[=:]\s*([\w.\-/]+)", re.I)
 RESOURCE_ID = re.compile(r"\b(i-[0-9a-f]{8,17}|arn:[\w\-:/.]+)", re.I)
-UNKNOWN_TARGET = re.compile(
-    r"\b(?:on|for)\s+([a-z][\w.\-]*[\d\-.][\w.\-]*|[A-Z][\w.\-]+)", re.ASCII
+# One space only: a value already recognised is blanked out, leaving a run of spaces.
+UNKNOWN_TARGET = re.compile(r"\b(?:on|for)\s(?:the\s)?([a-z][\w.\-]*)", re.I)
+# Words after "on"/"for"/"in" that name no value, so they are no reason to refuse a question.
+VAGUE_TARGETS = frozenset(
+    [
+        "a",
+        "all",
+        "an",
+        "any",
+        "average",
+        "ai",
+        "both",
+        "cloud",
+        "clouds",
+        "each",
+        "every",
+        "everything",
+        "gpu",
+        "gpus",
+        "it",
+        "me",
+        "my",
+        "our",
+        "spend",
+        "spending",
+        "that",
+        "the",
+        "them",
+        "this",
+        "total",
+        "us",
+        "we",
+        "what",
+        "which",
+        "whole",
+    ]
 )
 # Words that follow "by"/"per"/"which" without naming a dimension.
 NOT_DIMENSIONS = frozenset(["a", "an", "the", "far", "much", "how", "now", "day", "average"])
@@ -103,19 +138,18 @@ def parse_spend_text(text: str, context: SkillContext) -> SpendArgs:
     top = TOP.search(text)
     if top:
         values["top"] = int(top.group(1))
-        text = _blank(text, top.start(), top.end())
     elif TOP_WORDLESS.search(text):
         values["top"] = 5
     group_by, text = _group_by(text, context)
     values["group_by"] = group_by
     filters, exclude, text = _filters(text, context)
     values["filters"], values["exclude"] = filters, exclude
-    unknown = UNKNOWN_TARGET.search(text)
-    if unknown and unknown.group(1).lower() not in {"gpu", "gpus", "me", "us"}:
-        raise UserError(
-            f"I don't know '{unknown.group(1)}' in the billing data",
-            "name a provider, service, account, region or tag value that the data holds",
-        )
+    for unknown in UNKNOWN_TARGET.finditer(text):
+        if unknown.group(1).lower() not in VAGUE_TARGETS:
+            raise UserError(
+                f"I don't know '{unknown.group(1)}' in the billing data",
+                "name a provider, service, account, region or tag value that the data holds",
+            )
     return SpendArgs(**values)
 
 
