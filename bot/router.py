@@ -18,7 +18,7 @@ class Routed:
 
 
 def choose_skill(text: str, registry: Registry) -> Skill | None:
-    """The skill whose router patterns match `text` most often; the first declared wins ties."""
+    """The skill whose router patterns match the most of `text`; the first declared wins ties."""
     scored = [(skill.trigger_score(text), index, skill) for index, skill in enumerate(registry)]
     best = max(scored, key=lambda item: (item[0], -item[1]), default=None)
     return best[2] if best and best[0] > 0 else None

@@ -34,7 +34,7 @@ def parse_help_text(text: str, context: SkillContext) -> HelpArgs:
     parse_text=parse_help_text,
     command="help",
     examples=("help", "what can you do?", "help spend"),
-    triggers=(r"^\s*help\b|\bwhat can you\b|\bhow do i\b|\bexamples?\b|\bcommands\b",),
+    triggers=(r"^\s*help\b.*|\bwhat can you\b|\bhow do i\b|\bexamples?\b|\bcommands\b",),
 )
 def help_skill(context: SkillContext, args: HelpArgs) -> Reply:
     """What spendbot can answer, with example questions."""

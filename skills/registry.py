@@ -65,8 +65,8 @@ class Skill:
         }
 
     def trigger_score(self, text: str) -> int:
-        """How many of the skill's router patterns match `text`."""
-        return sum(1 for pattern in self.triggers if pattern.search(text))
+        """How much of `text` the skill's router patterns match: longer matches are more specific."""
+        return sum(len(match.group(0)) for pattern in self.triggers if (match := pattern.search(text)))
 
 
 class Registry:
