@@ -112,6 +112,7 @@ def _answer_json(answer: Answer) -> str:
         },
         indent=2,
         default=str,
+        ensure_ascii=False,
     )
 
 

@@ -16,7 +16,9 @@ from tests.conftest import SAMPLE_CSV
 SAMPLE = pd.read_csv(SAMPLE_CSV, dtype=str, keep_default_na=False)
 
 
-def spendbot(tmp_path: Path, *args: str, stdin: str = "", now: str = "2024-10-15T12:00:00") -> subprocess.CompletedProcess:
+def spendbot(
+    tmp_path: Path, *args: str, stdin: str = "", now: str = "2024-10-15T12:00:00"
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "SPENDBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
@@ -25,7 +27,12 @@ def spendbot(tmp_path: Path, *args: str, stdin: str = "", now: str = "2024-10-15
     }
     env.pop("ANTHROPIC_API_KEY", None)
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -50,8 +57,12 @@ def test_bad_file_exits_non_zero_and_keeps_the_store(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "bad.csv: row 42, line 43, column BilledCost: not a number ('twelve')" in result.stderr
     assert "the store is unchanged" in result.stderr
-    answer = json.loads(spendbot(tmp_path, "ask", "--json", "billed spend in september 2024").stdout)
-    assert answer["data"]["total"] == pytest.approx(pd.to_numeric(SAMPLE["BilledCost"]).sum() - _october_billed(), abs=1e-6)
+    answer = json.loads(
+        spendbot(tmp_path, "ask", "--json", "billed spend in september 2024").stdout
+    )
+    assert answer["data"]["total"] == pytest.approx(
+        pd.to_numeric(SAMPLE["BilledCost"]).sum() - _october_billed(), abs=1e-6
+    )
 
 
 def _october_billed() -> float:
@@ -68,7 +79,11 @@ def test_ask_json_has_text_tool_calls_and_data(tmp_path: Path) -> None:
     assert answer["tool_calls"][0]["name"] == "spend_query"
     assert answer["tool_calls"][0]["input"]["group_by"] == ["provider"]
     september = SAMPLE[SAMPLE["ChargePeriodStart"] < "2024-10-01"]
-    expected = september.assign(cost=pd.to_numeric(september["EffectiveCost"])).groupby("ProviderName")["cost"].sum()
+    expected = (
+        september.assign(cost=pd.to_numeric(september["EffectiveCost"]))
+        .groupby("ProviderName")["cost"]
+        .sum()
+    )
     amounts = {row["key"]["provider"]: row["amount"] for row in answer["data"]["rows"]}
     assert amounts == pytest.approx(expected.to_dict(), abs=1e-6)
     assert isinstance(answer["data"]["total"], float)
@@ -85,17 +100,27 @@ def test_piped_chat_answers_each_line_and_exits(tmp_path: Path) -> None:
     spendbot(tmp_path, "ingest", str(SAMPLE_CSV))
     result = spendbot(tmp_path, "chat", stdin="spend in september 2024\nwhat data do you have?\n")
     assert result.returncode == 0, result.stderr
-    effective = pd.to_numeric(SAMPLE[SAMPLE["ChargePeriodStart"] < "2024-10-01"]["EffectiveCost"]).sum()
+    effective = pd.to_numeric(
+        SAMPLE[SAMPLE["ChargePeriodStart"] < "2024-10-01"]["EffectiveCost"]
+    ).sum()
     assert f"Spend for September 2024: ${effective:,.2f}." in result.stdout
     assert "1,000 line items from 2024-09-01 to 2024-09-30" in result.stdout
 
 
 def test_demo_data_loads_and_answers(tmp_path: Path) -> None:
     csv = tmp_path / "demo.csv"
-    result = spendbot(tmp_path, "demo-data", "--days", "60", "--csv", str(csv), now="2026-11-29T12:00:00")
+    result = spendbot(
+        tmp_path, "demo-data", "--days", "60", "--csv", str(csv), now="2026-11-29T12:00:00"
+    )
     assert result.returncode == 0, result.stderr
     demo = pd.read_csv(csv, dtype=str, keep_default_na=False)
     assert f"Loaded {len(demo):,} rows" in result.stdout
-    last_week = demo[(demo["ChargePeriodStart"] >= "2026-11-16") & (demo["ChargePeriodStart"] < "2026-11-23")]
-    answer = json.loads(spendbot(tmp_path, "ask", "--json", "spend last week", now="2026-11-29T12:00:00").stdout)
-    assert answer["data"]["total"] == pytest.approx(pd.to_numeric(last_week["EffectiveCost"]).sum(), abs=0.01)
+    last_week = demo[
+        (demo["ChargePeriodStart"] >= "2026-11-16") & (demo["ChargePeriodStart"] < "2026-11-23")
+    ]
+    answer = json.loads(
+        spendbot(tmp_path, "ask", "--json", "spend last week", now="2026-11-29T12:00:00").stdout
+    )
+    assert answer["data"]["total"] == pytest.approx(
+        pd.to_numeric(last_week["EffectiveCost"]).sum(), abs=0.01
+    )

@@ -36,7 +36,9 @@ def test_skill_is_fully_declared(skill: Skill) -> None:
     schema = skill.tool_schema()
     assert schema["input_schema"]["type"] == "object"
     json.dumps(schema)
-    assert all(name.replace("_", "").isalnum() for name in schema["input_schema"].get("properties", {}))
+    assert all(
+        name.replace("_", "").isalnum() for name in schema["input_schema"].get("properties", {})
+    )
 
 
 @pytest.mark.parametrize(

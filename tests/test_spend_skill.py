@@ -20,7 +20,9 @@ for money in ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost"):
     SAMPLE[money] = pd.to_numeric(SAMPLE[money])
 SAMPLE["start"] = pd.to_datetime(SAMPLE["ChargePeriodStart"])
 SAMPLE["region"] = SAMPLE["RegionId"].fillna(SAMPLE["RegionName"])
-SAMPLE["tag_env"] = SAMPLE["Tags"].map(lambda tags: json.loads(tags).get("environment") if isinstance(tags, str) else None)
+SAMPLE["tag_env"] = SAMPLE["Tags"].map(
+    lambda tags: json.loads(tags).get("environment") if isinstance(tags, str) else None
+)
 SEPTEMBER = SAMPLE[(SAMPLE["start"] >= "2024-09-01") & (SAMPLE["start"] < "2024-10-01")]
 
 SPEND = load_skills().get("spend_query")
@@ -49,7 +51,12 @@ def rows_by_key(data: dict) -> dict[str, float]:
 
 @pytest.mark.parametrize("metric", ["effective", "billed", "list", "contracted"])
 def test_totals_per_metric(assistant: Assistant, metric: str) -> None:
-    column = {"effective": "EffectiveCost", "billed": "BilledCost", "list": "ListCost", "contracted": "ContractedCost"}[metric]
+    column = {
+        "effective": "EffectiveCost",
+        "billed": "BilledCost",
+        "list": "ListCost",
+        "contracted": "ContractedCost",
+    }[metric]
     data = run(assistant, metric=metric)
     assert data["total"] == pytest.approx(SEPTEMBER[column].sum(), abs=1e-6)
     assert data["metric_column"] == column.replace("Cost", "_cost").lower()
@@ -76,7 +83,9 @@ def test_group_by_each_dimension(assistant: Assistant, dimension: str, column: s
     assert set(got) == set(expected)
     for key, amount in expected.items():
         assert got[key] == pytest.approx(amount, abs=1e-6), key
-    assert sum(row["amount"] for row in data["rows"]) + data.get("others", {}).get("amount", 0) == pytest.approx(data["total"], abs=1e-6)
+    assert sum(row["amount"] for row in data["rows"]) + data.get("others", {}).get(
+        "amount", 0
+    ) == pytest.approx(data["total"], abs=1e-6)
 
 
 @pytest.mark.parametrize("unit", ["day", "week", "month"])
@@ -96,19 +105,29 @@ def test_group_by_time(assistant: Assistant, unit: str) -> None:
 
 def test_filters_aliases_and_exclusions(assistant: Assistant) -> None:
     ec2 = SEPTEMBER[SEPTEMBER["ServiceName"] == "Amazon Elastic Compute Cloud"]
-    assert run(assistant, filters={"service": ["ec2"]})["total"] == pytest.approx(ec2["EffectiveCost"].sum(), abs=1e-6)
+    assert run(assistant, filters={"service": ["ec2"]})["total"] == pytest.approx(
+        ec2["EffectiveCost"].sum(), abs=1e-6
+    )
     not_aws = SEPTEMBER[SEPTEMBER["ProviderName"] != "AWS"]
     data = run(assistant, exclude={"provider": ["aws"]}, group_by=["provider"])
     assert data["total"] == pytest.approx(not_aws["EffectiveCost"].sum(), abs=1e-6)
     assert rows_by_key(data) == pytest.approx(grouped(not_aws, "ProviderName"), abs=1e-6)
     prod = SEPTEMBER[SEPTEMBER["tag_env"] == "prod"]
-    assert run(assistant, filters={"environment": ["PROD"]})["total"] == pytest.approx(prod["EffectiveCost"].sum(), abs=1e-6)
+    assert run(assistant, filters={"environment": ["PROD"]})["total"] == pytest.approx(
+        prod["EffectiveCost"].sum(), abs=1e-6
+    )
     both = SEPTEMBER[SEPTEMBER["ProviderName"].isin(["Microsoft", "Oracle"])]
-    assert run(assistant, filters={"provider": ["azure", "oci"]})["total"] == pytest.approx(both["EffectiveCost"].sum(), abs=1e-6)
+    assert run(assistant, filters={"provider": ["azure", "oci"]})["total"] == pytest.approx(
+        both["EffectiveCost"].sum(), abs=1e-6
+    )
 
 
 def test_gpu_only(assistant: Assistant) -> None:
-    gpu = SEPTEMBER[SEPTEMBER["ChargeDescription"].fillna("").str.contains(r"\b[gp]\d[a-z]*\.\d*x?large", regex=True)]
+    gpu = SEPTEMBER[
+        SEPTEMBER["ChargeDescription"]
+        .fillna("")
+        .str.contains(r"\b[gp]\d[a-z]*\.\d*x?large", regex=True)
+    ]
     data = run(assistant, gpu_only=True, group_by=["instance_type"])
     assert data["total"] == pytest.approx(gpu["EffectiveCost"].sum(), abs=1e-6)
     assert data["line_items"] == len(gpu)
@@ -117,14 +136,22 @@ def test_gpu_only(assistant: Assistant) -> None:
 def test_compare_and_per_day(assistant: Assistant) -> None:
     week = SAMPLE[(SAMPLE["start"] >= "2024-09-16") & (SAMPLE["start"] < "2024-09-23")]
     before = SAMPLE[(SAMPLE["start"] >= "2024-09-09") & (SAMPLE["start"] < "2024-09-16")]
-    data = run(assistant, period="2024-09-16 to 2024-09-22", compare=True, per_day=True, group_by=["service"])
+    data = run(
+        assistant,
+        period="2024-09-16 to 2024-09-22",
+        compare=True,
+        per_day=True,
+        group_by=["service"],
+    )
     assert data["total"] == pytest.approx(week["EffectiveCost"].sum(), abs=1e-6)
     assert data["previous"]["total"] == pytest.approx(before["EffectiveCost"].sum(), abs=1e-6)
     assert data["previous"]["start"] == "2024-09-09"
     assert data["per_day"] == pytest.approx(week["EffectiveCost"].sum() / 7, abs=1e-6)
     previous = grouped(before, "ServiceName")
     for row in data["rows"]:
-        assert row["previous_amount"] == pytest.approx(previous.get(row["key"]["service"], 0.0), abs=1e-6)
+        assert row["previous_amount"] == pytest.approx(
+            previous.get(row["key"]["service"], 0.0), abs=1e-6
+        )
 
 
 def test_top_n_keeps_the_rest_as_others(assistant: Assistant) -> None:
@@ -143,7 +170,11 @@ def test_reported_sql_reproduces_the_figures(assistant: Assistant, engine: Engin
 
 
 def test_text_names_metric_period_filters_and_money(assistant: Assistant) -> None:
-    reply = assistant.execute(SPEND, {"period": "September 2024", "metric": "billed", "filters": {"service": ["ec2"]}}, "u")
+    reply = assistant.execute(
+        SPEND,
+        {"period": "September 2024", "metric": "billed", "filters": {"service": ["ec2"]}},
+        "u",
+    )
     ec2 = SEPTEMBER[SEPTEMBER["ServiceName"] == "Amazon Elastic Compute Cloud"]["BilledCost"].sum()
     assert ec2 > 1
     assert f"${ec2:,.2f}" in reply.text
