@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
@@ -97,7 +98,10 @@ def _convert(values: pd.Series, column: FocusColumn, source: str, first_row: int
         return [
             None if null else str(value).strip() for value, null in zip(values, nulls, strict=True)
         ]
-    bad = parsed.isna().to_numpy() & ~nulls.to_numpy()
+    invalid = parsed.isna().to_numpy()
+    if column.kind != "datetime":
+        invalid = invalid | ~np.isfinite(parsed.to_numpy(dtype=float, na_value=np.nan))
+    bad = invalid & ~nulls.to_numpy()
     if bad.any():
         index = int(bad.nonzero()[0][0])
         problem = "not a number" if column.kind != "datetime" else "not an ISO 8601 date-time"

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from skills.errors import UserError
+from storage.database import open_database
 from storage.ingest import IngestError, ingest_files
 from tests.conftest import SAMPLE_CSV
 
@@ -196,3 +201,47 @@ def test_progress_reports_every_byte(sqlite_engine: Engine) -> None:
     seen: list[int] = []
     ingest_files(sqlite_engine, [SAMPLE_CSV], progress=seen.append)
     assert sum(seen) == SAMPLE_CSV.stat().st_size
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cell=st.one_of(
+        st.decimals(allow_nan=False, allow_infinity=False, places=6).map(str), st.text(max_size=12)
+    )
+)
+def test_any_cost_cell_loads_exactly_or_is_rejected_by_name(cell: str) -> None:
+    frame = SAMPLE.head(3).copy()
+    frame.loc[1, "BilledCost"] = cell
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "cells.csv"
+        frame.to_csv(path, index=False)
+        engine = open_database(f"sqlite:///{folder}/cells.db")
+        try:
+            stripped = cell.strip()
+            is_number = stripped not in ("", "NULL", "null") and _parses_as_float(stripped)
+            if is_number:
+                ingest_files(engine, [path])
+                with engine.connect() as connection:
+                    loaded = (
+                        connection.execute(
+                            text("SELECT billed_cost FROM cost_line_items ORDER BY id")
+                        )
+                        .scalars()
+                        .all()
+                    )
+                assert loaded[1] == pytest.approx(float(stripped), rel=1e-9, abs=1e-9)
+            else:
+                with pytest.raises(
+                    IngestError, match=re.escape("cells.csv: row 2, line 3, column BilledCost")
+                ):
+                    ingest_files(engine, [path])
+        finally:
+            engine.dispose()
+
+
+def _parses_as_float(value: str) -> bool:
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    return abs(number) != float("inf") and number == number
