@@ -66,7 +66,9 @@ class Skill:
 
     def trigger_score(self, text: str) -> int:
         """How much of `text` the skill's router patterns match: longer matches are more specific."""
-        return sum(len(match.group(0)) for pattern in self.triggers if (match := pattern.search(text)))
+        return sum(
+            len(match.group(0)) for pattern in self.triggers if (match := pattern.search(text))
+        )
 
 
 class Registry:
