@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from skills.errors import UserError
-from skills.periods import find_period
+from skills.periods import PeriodError, find_period, parse_period
 from skills.spend_args import SpendArgs, resolve_dimension
 
 if TYPE_CHECKING:
@@ -27,14 +27,21 @@ COMPARE = re.compile(
     re.I,
 )
 PER_DAY = re.compile(
-    r"\b(average|avg|mean)\b|\bper day on average\b|\bdaily average\b|\ba day\b", re.I
+    r"\b(averaged?|avg|mean)\b|\bper day on average\b|\bdaily average\b|\ba day\b", re.I
 )
+# The "per day" of an average, which must not also become a daily breakdown.
+AVERAGE_DAY = re.compile(r"\b(?:per|a)\s+day\b|\bdaily\s+average\b", re.I)
+FUTURE = re.compile(r"\bnext\s+(?:week|month|quarter|year)\b|\b(?:in|for|during)\s+(\d{4})\b", re.I)
 GPU = re.compile(r"\bgpus?\b", re.I)
-TOP = re.compile(r"\b(?:top|biggest|largest|most expensive)\s+(\d{1,3})\b", re.I)
+TOP = re.compile(
+    r"\b(?:top|biggest|largest|most expensive)\s+(\d{1,3})\b"
+    r"|\b(\d{1,3})\s+(?:top|biggest|largest|most expensive)\b",
+    re.I,
+)
 TOP_WORDLESS = re.compile(r"\b(top|biggest|largest|most expensive|the most|most)\b", re.I)
 GROUP = re.compile(
     r"\b(?:(?:broken\s+down|split|grouped|group|break\s*down)\s+by|by|per|for\s+each|each|which|what|across"
-    r"|(?:top|biggest|largest|most\s+expensive)(?:\s+\d{1,3})?)\s+"
+    r"|(?:top|biggest|largest|most\s+expensive)(?:\s+\d{1,3})?|and|then)\s+"
     r"((?:[a-z][\w-]*)(?:\s+[a-z][\w-]*)?)",
     re.I,
 )
@@ -87,7 +94,9 @@ VAGUE_TARGETS = frozenset(
     ]
 )
 # Words that follow "by"/"per"/"which" without naming a dimension.
-NOT_DIMENSIONS = frozenset(["a", "an", "the", "far", "much", "how", "now", "day", "average"])
+NOT_DIMENSIONS = frozenset(["a", "an", "the", "far", "much", "how", "now", "average"])
+# "and"/"then" continue a breakdown ("by provider and team") but may also join filter values.
+CONTINUATIONS = ("and", "then")
 
 
 def _blank(text: str, start: int, end: int) -> str:
@@ -100,24 +109,46 @@ def _group_by(text: str, context: SkillContext) -> tuple[list[str], str]:
         for match in re.finditer(rf"\b{phrase}\b", text, re.I):
             groups.append(unit)
             text = _blank(text, match.start(), match.end())
+    last_end: int | None = None
+    while match := _next_group(text, context, last_end):
+        dimension, start, last_end = match
+        groups.append(dimension)
+        text = _blank(text, start, last_end)
+    if WHO.search(text) and "team" in context.vocabulary.tag_keys():
+        groups.append("tag:team")
+    return list(dict.fromkeys(groups)), text
+
+
+def _next_group(
+    text: str, context: SkillContext, last_end: int | None
+) -> tuple[str, int, int] | None:
+    """The next breakdown named in `text`: its dimension and the span to blank out.
+
+    An unknown word after "by" or "per" is an error unless it names a value ("billed by AWS");
+    after "and" it counts only right after another breakdown.
+    """
     for match in GROUP.finditer(text):
+        lead = match.group(0).split()[0].lower()
+        follows_group = last_end is not None and not text[last_end : match.start()].strip(" ,")
+        if lead in CONTINUATIONS and not follows_group:
+            continue
         words = match.group(1).split()
         for size in (2, 1):
             candidate = " ".join(words[:size])
             if len(words) < size or candidate.lower() in NOT_DIMENSIONS:
                 continue
             try:
-                groups.append(resolve_dimension(candidate, context))
+                dimension = resolve_dimension(candidate, context)
             except UserError:
-                if size == 1 and match.group(0).lower().split()[0] in ("by", "per"):
+                if (
+                    size == 1
+                    and lead in ("by", "per")
+                    and not context.vocabulary.find_mentions(candidate)
+                ):
                     raise
                 continue
-            start = match.start()
-            text = _blank(text, start, match.start(1) + len(candidate))
-            break
-    if WHO.search(text) and "team" in context.vocabulary.tag_keys():
-        groups.append("tag:team")
-    return list(dict.fromkeys(groups)), text
+            return dimension, match.start(), match.start(1) + len(candidate)
+    return None
 
 
 def parse_spend_text(text: str, context: SkillContext) -> SpendArgs:
@@ -128,16 +159,27 @@ def parse_spend_text(text: str, context: SkillContext) -> SpendArgs:
         _, (start, end) = found
         values["period"] = text[start:end].strip()
         text = _blank(text, start, end)
+    elif future := FUTURE.search(text):
+        # A future period is refused rather than silently answered for the default period.
+        today = context.now.date()
+        if future.group(1):
+            parse_period(future.group(1), today)
+        raise PeriodError(
+            f"{future.group(0)} is in the future.",
+            f"today is {today.isoformat()} (UTC); ask about a period that has started",
+        )
     for metric, pattern in METRIC_PATTERNS:
         if pattern.search(text):
             values["metric"] = metric
             break
     values["compare"] = bool(COMPARE.search(text))
     values["per_day"] = bool(PER_DAY.search(text))
+    if values["per_day"]:
+        text = AVERAGE_DAY.sub(lambda match: " " * len(match.group(0)), text)
     values["gpu_only"] = bool(GPU.search(text))
     top = TOP.search(text)
     if top:
-        values["top"] = int(top.group(1))
+        values["top"] = int(top.group(1) or top.group(2))
     elif TOP_WORDLESS.search(text):
         values["top"] = 5
     group_by, text = _group_by(text, context)
@@ -145,7 +187,8 @@ def parse_spend_text(text: str, context: SkillContext) -> SpendArgs:
     filters, exclude, text = _filters(text, context)
     values["filters"], values["exclude"] = filters, exclude
     for unknown in UNKNOWN_TARGET.finditer(text):
-        if unknown.group(1).lower() not in VAGUE_TARGETS:
+        word = unknown.group(1).lower()
+        if word not in VAGUE_TARGETS and word not in context.vocabulary.tag_keys():
             raise UserError(
                 f"I don't know '{unknown.group(1)}' in the billing data",
                 "name a provider, service, account, region or tag value that the data holds",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, Select, and_, func, literal, select
+from sqlalchemy import Engine, Select, and_, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -20,31 +20,61 @@ NONE_LABEL = "(none)"
 
 
 class time_bucket(FunctionElement):
-    """The day, ISO week (its Monday) or month of a timestamp, as ``YYYY-MM-DD`` / ``YYYY-MM``."""
+    """The day, ISO week (its Monday) or month of a timestamp, as ``YYYY-MM-DD`` / ``YYYY-MM``.
+
+    The unit is a class attribute, one subclass per unit, so that it is part of SQLAlchemy's
+    statement cache key: a bound parameter would not be, and a cached day bucket would be reused
+    for a month.
+    """
 
     type = String()
     inherit_cache = True
-    name = "time_bucket"
+    unit = "day"
+
+
+class day_bucket(time_bucket):
+    """A timestamp's day."""
+
+    inherit_cache = True
+    unit = "day"
+
+
+class week_bucket(time_bucket):
+    """The Monday of a timestamp's ISO week."""
+
+    inherit_cache = True
+    unit = "week"
+
+
+class month_bucket(time_bucket):
+    """A timestamp's month."""
+
+    inherit_cache = True
+    unit = "month"
+
+
+TIME_BUCKETS: dict[str, type[time_bucket]] = {
+    "day": day_bucket,
+    "week": week_bucket,
+    "month": month_bucket,
+}
 
 
 @compiles(time_bucket, "sqlite")
 def _time_bucket_sqlite(element: time_bucket, compiler: object, **kw: object) -> str:
-    column, unit = list(element.clauses)
-    arg = compiler.process(column, **kw)  # type: ignore[attr-defined]
-    unit_name = unit.value
-    if unit_name == "day":
+    arg = compiler.process(element.clauses, **kw)  # type: ignore[attr-defined]
+    if element.unit == "day":
         return f"strftime('%Y-%m-%d', {arg})"
-    if unit_name == "week":
+    if element.unit == "week":
         return f"date({arg}, 'weekday 0', '-6 days')"
     return f"strftime('%Y-%m', {arg})"
 
 
 @compiles(time_bucket)
 def _time_bucket_default(element: time_bucket, compiler: object, **kw: object) -> str:
-    column, unit = list(element.clauses)
-    arg = compiler.process(column, **kw)  # type: ignore[attr-defined]
-    pattern = "YYYY-MM" if unit.value == "month" else "YYYY-MM-DD"
-    return f"to_char(date_trunc('{unit.value}', {arg}), '{pattern}')"
+    arg = compiler.process(element.clauses, **kw)  # type: ignore[attr-defined]
+    pattern = "YYYY-MM" if element.unit == "month" else "YYYY-MM-DD"
+    return f"to_char(date_trunc('{element.unit}', {arg}), '{pattern}')"
 
 
 @dataclass(frozen=True)
@@ -157,7 +187,7 @@ def spend_statement(query: SpendQuery) -> Select:
             return tag_columns[key]
         dimension = DIMENSIONS[name]
         if dimension.time_unit:
-            return time_bucket(items.c.charge_period_start, literal(dimension.time_unit))
+            return TIME_BUCKETS[dimension.time_unit](items.c.charge_period_start)
         return dimension.expression
 
     for condition in query.filters:
