@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import text as sql_text
 
 from skills.errors import UserError
+from storage.bulk import bulk_insert
 from storage.focus import COLUMNS, GPU_INSTANCE_PATTERN, REQUIRED, FocusColumn
 from storage.models import cost_line_items, cost_tags, ingest_slices
 from storage.readers import read_chunks
@@ -84,20 +86,10 @@ def _convert(values: pd.Series, column: FocusColumn, source: str, first_row: int
         raise _fail(source, row, column.focus_name, None, "a value is required")
     if column.kind in ("money", "number"):
         parsed = pd.to_numeric(values.where(~nulls), errors="coerce")
-        converted = parsed.astype(object).where(~nulls, None)
     elif column.kind == "datetime":
         parsed = pd.to_datetime(values.where(~nulls), errors="coerce", utc=True, format="ISO8601")
-        converted = pd.Series(
-            [
-                None if pd.isna(value) else value.tz_convert(None).to_pydatetime()
-                for value in parsed
-            ],
-            dtype=object,
-        )
     else:
-        return [
-            None if null else str(value).strip() for value, null in zip(values, nulls, strict=True)
-        ]
+        return values.astype("string").str.strip().astype(object).where(~nulls, None).tolist()
     invalid = parsed.isna().to_numpy()
     if column.kind != "datetime":
         invalid = invalid | ~np.isfinite(parsed.to_numpy(dtype=float, na_value=np.nan))
@@ -106,7 +98,10 @@ def _convert(values: pd.Series, column: FocusColumn, source: str, first_row: int
         index = int(bad.nonzero()[0][0])
         problem = "not a number" if column.kind != "datetime" else "not an ISO 8601 date-time"
         raise _fail(source, first_row + index, column.focus_name, values.iloc[index], problem)
-    return [None if pd.isna(value) else value for value in converted]
+    if column.kind == "datetime":
+        # datetime64[us] -> object gives datetime.datetime (and None for NaT) in one C loop.
+        return parsed.dt.tz_convert(None).to_numpy(dtype="datetime64[us]").astype(object).tolist()
+    return [None if null else number for number, null in zip(parsed.tolist(), nulls, strict=True)]
 
 
 def _parse_tags(text: str | None, source: str, row: int) -> dict[str, str]:
@@ -138,10 +133,11 @@ def _gpu_instance_types(frame: pd.DataFrame, names: dict[str, FocusColumn]) -> l
     ] + [name for name in frame.columns if str(name).lower().startswith("x_")]
     if not searched:
         return [None] * len(frame)
-    text = frame[searched].astype("string").fillna("").agg(" ".join, axis=1)
-    found = text.str.extract(f"({GPU_INSTANCE_PATTERN.pattern})", flags=GPU_INSTANCE_PATTERN.flags)[
-        0
-    ]
+    pattern = f"({GPU_INSTANCE_PATTERN.pattern})"
+    found = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    for name in searched:
+        text = frame[name].astype("string")
+        found = found.combine_first(text.str.extract(pattern, flags=GPU_INSTANCE_PATTERN.flags)[0])
     return [None if pd.isna(value) else str(value) for value in found]
 
 
@@ -187,26 +183,45 @@ class _SliceWriter:
         self.slice_ids[key] = slice_id
         return slice_id
 
-    def write(self, rows: list[dict], tags: list[dict[str, str]]) -> None:
-        if not any(tags):
-            self.connection.execute(insert(cost_line_items), rows)
-            return
-        ids = (
-            self.connection.execute(
-                insert(cost_line_items).returning(
-                    cost_line_items.c.id, sort_by_parameter_order=True
-                ),
-                rows,
-            )
-            .scalars()
-            .all()
-        )
+    def write(self, values: dict[str, list], tags: list[dict[str, str]]) -> None:
+        ids = self._reserve_ids(len(tags))
+        bulk_insert(self.connection, cost_line_items, {"id": ids, **values})
         tag_rows = [
-            {"line_item_id": line_id, "slice_id": row["slice_id"], "key": key, "value": value}
-            for line_id, row, row_tags in zip(ids, rows, tags, strict=True)
+            (line_id, slice_id, key, value)
+            for line_id, slice_id, row_tags in zip(ids, values["slice_id"], tags, strict=True)
             for key, value in row_tags.items()
         ]
-        self.connection.execute(insert(cost_tags), tag_rows)
+        if tag_rows:
+            bulk_insert(
+                self.connection,
+                cost_tags,
+                dict(
+                    zip(
+                        ("line_item_id", "slice_id", "key", "value"),
+                        zip(*tag_rows, strict=True),
+                        strict=True,
+                    )
+                ),
+            )
+
+    def _reserve_ids(self, count: int) -> list[int]:
+        """Line-item ids for `count` rows, known before the insert so tags can refer to them.
+
+        Reserving them (rather than INSERT ... RETURNING) keeps inserts batched: SQLite runs
+        RETURNING row by row when the order must match the parameters.
+        """
+        if self.connection.dialect.name == "postgresql":
+            statement = sql_text(
+                "SELECT nextval(pg_get_serial_sequence('cost_line_items', 'id')) "
+                "FROM generate_series(1, :count)"
+            )
+            return list(self.connection.execute(statement, {"count": count}).scalars())
+        # SQLite: the transaction already holds the write lock (the slice rows were written first),
+        # so no other writer can take these ids.
+        first = self.connection.execute(
+            select(func.coalesce(func.max(cost_line_items.c.id), 0))
+        ).scalar_one()
+        return list(range(first + 1, first + 1 + count))
 
     def finish(self, sources: dict[int, str]) -> None:
         for slice_id, count in self.slice_rows.items():
@@ -228,35 +243,44 @@ def _load_frame(
     count = len(frame)
     gpu_types = _gpu_instance_types(frame, names)
     tags_text = values.pop("tags", [None] * count)
-    rows: list[dict] = []
-    tags: list[dict[str, str]] = []
-    sources: dict[int, str] = {}
-    for index in range(count):
-        row = {name: column_values[index] for name, column_values in values.items()}
-        key = (row["provider_name"], row["billing_account_id"], row["billing_period_start"])
-        slice_id = writer.slice_id(key, source)
-        sources[slice_id] = source
-        writer.slice_rows[slice_id] += 1
-        row.update(
-            slice_id=slice_id,
-            tags=tags_text[index],
-            gpu_instance_type=gpu_types[index],
-            is_gpu=gpu_types[index] is not None,
+    keys = list(
+        zip(
+            values["provider_name"],
+            values["billing_account_id"],
+            values["billing_period_start"],
+            strict=True,
         )
-        tags.append(_parse_tags(tags_text[index], source, first_row + index))
-        rows.append(row)
-        _account(writer.report, row)
-    if rows:
-        writer.write(rows, tags)
-    return sources
+    )
+    slice_ids = {key: writer.slice_id(key, source) for key in dict.fromkeys(keys)}
+    values["slice_id"] = [slice_ids[key] for key in keys]
+    for slice_id, rows_in_slice in Counter(values["slice_id"]).items():
+        writer.slice_rows[slice_id] += rows_in_slice
+    values.update(
+        tags=tags_text,
+        gpu_instance_type=gpu_types,
+        is_gpu=[found is not None for found in gpu_types],
+    )
+    tags = [
+        _parse_tags(text, source, first_row + index) if text is not None else {}
+        for index, text in enumerate(tags_text)
+    ]
+    _account(writer.report, values)
+    if count:
+        writer.write(values, tags)
+    return dict.fromkeys(slice_ids.values(), source)
 
 
-def _account(report: IngestReport, row: dict) -> None:
-    report.rows += 1
-    report.providers.add(row["provider_name"])
-    report.billing_periods.add(row["billing_period_start"].strftime("%Y-%m"))
-    report.effective_cost[row["billing_currency"]] += row["effective_cost"]
-    report.billed_cost[row["billing_currency"]] += row["billed_cost"]
+def _account(report: IngestReport, values: dict[str, list]) -> None:
+    report.rows += len(values["provider_name"])
+    report.providers.update(values["provider_name"])
+    report.billing_periods.update(
+        period.strftime("%Y-%m") for period in set(values["billing_period_start"])
+    )
+    for currency, effective, billed in zip(
+        values["billing_currency"], values["effective_cost"], values["billed_cost"], strict=True
+    ):
+        report.effective_cost[currency] += effective
+        report.billed_cost[currency] += billed
 
 
 def ingest_files(
