@@ -13,7 +13,6 @@ from storage.costs import (
     Filter,
     SpendQuery,
     SpendRow,
-    currencies,
     data_coverage,
     dimension_label,
     render_sql,
@@ -34,18 +33,6 @@ def _filters(args: SpendArgs, context: SkillContext) -> tuple[Filter, ...]:
             targets = tuple(context.vocabulary.resolve(dimension, value) for value in values)
             resolved.append(Filter(dimension, targets, exclude))
     return tuple(resolved)
-
-
-def _currency(args: SpendArgs, context: SkillContext) -> tuple[str, list[str]]:
-    """The currency to report in, and the other currencies left out of the figures."""
-    used = [currency for currency, _ in currencies(context.engine)]
-    if args.currency:
-        chosen = args.currency.upper()
-        if used and chosen not in used:
-            raise UserError(f"No spend in {chosen}", f"billing currencies here: {', '.join(used)}")
-    else:
-        chosen = used[0] if used else "USD"
-    return chosen, [currency for currency in used if currency != chosen]
 
 
 def _describe_filters(filters: tuple[Filter, ...], gpu_only: bool) -> str:
@@ -90,7 +77,7 @@ def spend_query(context: SkillContext, args: SpendArgs) -> Reply:
     same; keep the top N; compare with the previous period; restrict to GPU charges.
     """
     period = parse_period(args.period, context.now.date())
-    currency, other_currencies = _currency(args, context)
+    currency, other_currencies = context.vocabulary.choose_currency(args.currency)
     filters = _filters(args, context)
     group_by = tuple(dict.fromkeys(resolve_dimension(name, context) for name in args.group_by))
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, select
 
 from skills.errors import UserError
-from storage.costs import TAG_PREFIX, distinct_values, tag_values
+from storage.costs import TAG_PREFIX, currencies, distinct_values, tag_values
 from storage.models import ingest_slices
 
 # Dimensions whose values people name in questions ("ec2", "us-east-1", "ml-prod").
@@ -129,6 +129,7 @@ class Vocabulary:
         self._version: tuple | None = None
         self._values: dict[str, list[str]] = {}
         self._tags: dict[str, list[str]] = {}
+        self._currencies: list[str] = []
         self._phrases: list[tuple[str, str, str]] = []
 
     def _store_version(self) -> tuple:
@@ -145,6 +146,7 @@ class Vocabulary:
                 return
             self._values = {name: distinct_values(self._engine, name) for name in MENTIONABLE}
             self._tags = tag_values(self._engine)
+            self._currencies = [currency for currency, _ in currencies(self._engine)]
             self._phrases = self._build_phrases()
             self._version = version
 
@@ -186,6 +188,15 @@ class Vocabulary:
         """Known values of a column dimension."""
         self._refresh()
         return self._values.get(dimension, [])
+
+    def choose_currency(self, requested: str | None) -> tuple[str, list[str]]:
+        """The currency to report in (`requested`, else the most used) and the others left out."""
+        self._refresh()
+        used = self._currencies
+        chosen = requested.upper() if requested else (used[0] if used else "USD")
+        if requested and used and chosen not in used:
+            raise UserError(f"No spend in {chosen}", f"billing currencies here: {', '.join(used)}")
+        return chosen, [currency for currency in used if currency != chosen]
 
     def tag_keys(self) -> list[str]:
         """Known tag keys (lower-cased), most common first is not guaranteed: sorted by name."""

@@ -19,7 +19,7 @@ def bulk_insert(connection: Connection, table: Table, columns: dict[str, Sequenc
     dialect = connection.dialect
     processed = []
     for name in names:
-        processor = table.c[name].type.bind_processor(dialect)
+        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         values = columns[name]
         processed.append(
             [None if value is None else processor(value) for value in values]

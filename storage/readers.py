@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from skills.errors import UserError
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 20_000
 
 
 @dataclass(frozen=True)

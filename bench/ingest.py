@@ -1,0 +1,84 @@
+"""Ingest throughput and peak memory: spendbot's ingest against pandas.read_csv + to_sql.
+
+Each measurement runs in its own process so peak memory (max RSS) belongs to it alone.
+Usage: python -m bench.ingest [--rows 1000000] [--postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.data import write_files
+
+
+def _measure_child(kind: str, path: Path, url: str) -> dict:
+    """Run one ingest in a child process; returns its rows, seconds and its own peak RSS."""
+    code = (
+        "import json, sys, time\n"
+        "from pathlib import Path\n"
+        "kind, path, url = sys.argv[1:4]\n"
+        "start = time.perf_counter()\n"
+        "if kind == 'pandas':\n"
+        "    import pandas as pd\n"
+        "    from sqlalchemy import create_engine\n"
+        "    from storage.database import normalize_url\n"
+        "    engine = create_engine(normalize_url(url))\n"
+        "    rows = 0\n"
+        "    for chunk in pd.read_csv(path, chunksize=50_000, na_values=['NULL']):\n"
+        "        rows += chunk.to_sql('baseline', engine, if_exists='append', index=False)\n"
+        "else:\n"
+        "    from storage.database import open_database\n"
+        "    from storage.ingest import ingest_files\n"
+        "    rows = ingest_files(open_database(url), [Path(path)]).rows\n"
+        "seconds = time.perf_counter() - start\n"
+        "import resource\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps({'rows': rows, 'seconds': seconds, 'peak_rss_mb': round(peak, 1)}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, kind, str(path), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    """Print a Markdown table of ingest figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--folder", type=Path, default=Path(tempfile.gettempdir()) / "spendbot-bench"
+    )
+    parser.add_argument(
+        "--postgres", help="also measure against this PostgreSQL URL (an empty database)"
+    )
+    args = parser.parse_args()
+    csv, parquet = write_files(args.rows, args.folder)
+    targets = [("SQLite", lambda name: f"sqlite:///{args.folder / name}.db")]
+    if args.postgres:
+        targets.append(("PostgreSQL", lambda _name: args.postgres))
+    print(
+        "| store | method | file | rows | seconds | rows/s | peak RSS MB |\n|---|---|---|---|---|---|---|"
+    )
+    for store, url_for in targets:
+        for kind, path in (("spendbot", csv), ("spendbot", parquet), ("pandas", csv)):
+            name = f"ingest-{kind}-{path.suffix[1:]}-{args.rows}"
+            (args.folder / f"{name}.db").unlink(missing_ok=True)
+            figures = _measure_child(kind, path, url_for(name))
+            method = "spendbot ingest" if kind == "spendbot" else "pandas read_csv + to_sql"
+            print(
+                f"| {store} | {method} | {path.suffix[1:]} | {figures['rows']:,} | {figures['seconds']:.1f} | "
+                f"{figures['rows'] / figures['seconds']:,.0f} | {figures['peak_rss_mb']:,} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Query latency of typical spend questions, end to end, against a pandas group-by baseline.
+
+Usage: python -m bench.queries [--rows 1000000] [--repeat 5] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from bench.data import write_files
+from bot.pipeline import Assistant
+from bot.settings import Settings
+from skills.catalog import load_skills
+from storage.database import open_database
+from storage.ingest import ingest_files
+
+NOW = datetime(2026, 11, 29, 12)
+LAST_MONTH = ("2026-10-01", "2026-11-01")
+LAST_30 = ("2026-10-30", "2026-11-29")
+
+
+def _team(tags: object) -> object:
+    return json.loads(tags).get("team") if isinstance(tags, str) else None
+
+
+def pandas_questions(frame: pd.DataFrame) -> dict[str, Callable[[], object]]:
+    """The same questions answered with pandas on a frame already in memory."""
+
+    def period(bounds: tuple[str, str]) -> pd.DataFrame:
+        return frame[(frame["start"] >= bounds[0]) & (frame["start"] < bounds[1])]
+
+    return {
+        "what did we spend last month?": lambda: period(LAST_MONTH)["EffectiveCost"].sum(),
+        "spend by provider last 30 days": lambda: (
+            period(LAST_30).groupby("ProviderName")["EffectiveCost"].sum()
+        ),
+        "spend by team last month": lambda: (
+            period(LAST_MONTH).groupby("team", dropna=False)["EffectiveCost"].sum()
+        ),
+        "daily spend last 30 days": lambda: (
+            period(LAST_30).groupby(period(LAST_30)["start"].dt.date)["EffectiveCost"].sum()
+        ),
+        "top 5 services last month": lambda: (
+            period(LAST_MONTH).groupby("ServiceName")["EffectiveCost"].sum().nlargest(5)
+        ),
+        "ec2 spend by region last month": lambda: (
+            period(LAST_MONTH)
+            .query("ServiceName == 'Amazon Elastic Compute Cloud'")
+            .groupby("RegionId")["EffectiveCost"]
+            .sum()
+        ),
+    }
+
+
+def _timings(run: Callable[[], object], repeat: int) -> list[float]:
+    run()  # warm caches (vocabulary, statement cache, page cache) before timing
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    """Print a Markdown table of p50/p95 latencies per question and backend."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--folder", type=Path, default=Path(tempfile.gettempdir()) / "spendbot-bench"
+    )
+    parser.add_argument(
+        "--postgres", help="also measure against this PostgreSQL URL (an empty database)"
+    )
+    args = parser.parse_args()
+    csv, _ = write_files(args.rows, args.folder)
+    frame = pd.read_csv(
+        csv,
+        na_values=["NULL"],
+        usecols=[
+            "ChargePeriodStart",
+            "EffectiveCost",
+            "ProviderName",
+            "ServiceName",
+            "RegionId",
+            "Tags",
+        ],
+    )
+    frame["start"] = pd.to_datetime(frame["ChargePeriodStart"])
+    frame["team"] = frame["Tags"].map(_team)
+    backends: list[tuple[str, Callable[[str], Callable[[], object]]]] = [
+        ("pandas (in memory)", lambda question: pandas_questions(frame)[question]),
+    ]
+    urls = [("SQLite", f"sqlite:///{args.folder / f'queries-{args.rows}.db'}")]
+    if args.postgres:
+        urls.append(("PostgreSQL", args.postgres))
+    for name, url in urls:
+        engine = open_database(url)
+        ingest_files(engine, [csv])
+        assistant = Assistant(Settings(database_url=url, now=NOW), engine, load_skills())
+        backends.append(
+            (
+                f"{name} (spendbot ask)",
+                lambda question, a=assistant: lambda: a.ask(question, "bench"),
+            )
+        )
+    print(f"{args.rows:,} line items, {args.repeat} timed runs per cell, milliseconds p50 / p95\n")
+    print("| question | " + " | ".join(name for name, _ in backends) + " |")
+    print("|---|" + "---|" * len(backends))
+    for question in pandas_questions(frame):
+        cells = []
+        for _, make in backends:
+            times = _timings(make(question), args.repeat)
+            cells.append(
+                f"{statistics.median(times) * 1000:,.0f} / {_percentile(times, 0.95) * 1000:,.0f}"
+            )
+        print(f"| {question} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
