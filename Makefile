@@ -9,7 +9,7 @@ DEMO_QUESTIONS := "what did we spend last month?" \
 	"top 5 services last month" \
 	"what data do you have?"
 
-.PHONY: demo test lint clean
+.PHONY: demo test bench clean
 
 $(BIN)/spendbot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,8 @@ test: $(VENV)/.test-deps
 
 clean:
 	rm -rf $(VENV) spendbot-demo.db .pytest_cache .ruff_cache
+
+BENCH_ROWS ?= 1000000
+bench: $(VENV)/.test-deps
+	$(BIN)/python -m bench.ingest --rows $(BENCH_ROWS) --postgres auto
+	$(BIN)/python -m bench.queries --rows $(BENCH_ROWS) --postgres auto

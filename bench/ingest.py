@@ -1,7 +1,7 @@
 """Ingest throughput and peak memory: spendbot's ingest against pandas.read_csv + to_sql.
 
 Each measurement runs in its own process so peak memory (max RSS) belongs to it alone.
-Usage: python -m bench.ingest [--rows 1000000] [--postgres]
+Usage: python -m bench.ingest [--rows 1000000] [--postgres URL|auto]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from bench.data import write_files
+from bench.postgres import postgres_databases
 
 
 def _measure_child(kind: str, path: Path, url: str) -> dict:
@@ -30,7 +31,8 @@ def _measure_child(kind: str, path: Path, url: str) -> dict:
         "    engine = create_engine(normalize_url(url))\n"
         "    rows = 0\n"
         "    for chunk in pd.read_csv(path, chunksize=50_000, na_values=['NULL']):\n"
-        "        rows += chunk.to_sql('baseline', engine, if_exists='append', index=False)\n"
+        "        chunk.to_sql('baseline', engine, if_exists='append', index=False)\n"
+        "        rows += len(chunk)\n"
         "else:\n"
         "    from storage.database import open_database\n"
         "    from storage.ingest import ingest_files\n"
@@ -57,27 +59,28 @@ def main() -> None:
         "--folder", type=Path, default=Path(tempfile.gettempdir()) / "spendbot-bench"
     )
     parser.add_argument(
-        "--postgres", help="also measure against this PostgreSQL URL (an empty database)"
+        "--postgres", help="also measure PostgreSQL: an empty database's URL, or auto"
     )
     args = parser.parse_args()
     csv, parquet = write_files(args.rows, args.folder)
-    targets = [("SQLite", lambda name: f"sqlite:///{args.folder / name}.db")]
-    if args.postgres:
-        targets.append(("PostgreSQL", lambda _name: args.postgres))
-    print(
-        "| store | method | file | rows | seconds | rows/s | peak RSS MB |\n|---|---|---|---|---|---|---|"
-    )
-    for store, url_for in targets:
-        for kind, path in (("spendbot", csv), ("spendbot", parquet), ("pandas", csv)):
-            name = f"ingest-{kind}-{path.suffix[1:]}-{args.rows}"
-            (args.folder / f"{name}.db").unlink(missing_ok=True)
-            figures = _measure_child(kind, path, url_for(name))
-            method = "spendbot ingest" if kind == "spendbot" else "pandas read_csv + to_sql"
-            print(
-                f"| {store} | {method} | {path.suffix[1:]} | {figures['rows']:,} | {figures['seconds']:.1f} | "
-                f"{figures['rows'] / figures['seconds']:,.0f} | {figures['peak_rss_mb']:,} |",
-                flush=True,
-            )
+    with postgres_databases(args.postgres) as new_postgres:
+        targets = [("SQLite", lambda name: f"sqlite:///{args.folder / name}.db")]
+        if new_postgres:
+            targets.append(("PostgreSQL", lambda _name: new_postgres()))
+        print(
+            "| store | method | file | rows | seconds | rows/s | peak RSS MB |\n|---|---|---|---|---|---|---|"
+        )
+        for store, url_for in targets:
+            for kind, path in (("spendbot", csv), ("spendbot", parquet), ("pandas", csv)):
+                name = f"ingest-{kind}-{path.suffix[1:]}-{args.rows}"
+                (args.folder / f"{name}.db").unlink(missing_ok=True)
+                figures = _measure_child(kind, path, url_for(name))
+                method = "spendbot ingest" if kind == "spendbot" else "pandas read_csv + to_sql"
+                print(
+                    f"| {store} | {method} | {path.suffix[1:]} | {figures['rows']:,} | {figures['seconds']:.1f} | "
+                    f"{figures['rows'] / figures['seconds']:,.0f} | {figures['peak_rss_mb']:,} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

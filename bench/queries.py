@@ -1,6 +1,6 @@
 """Query latency of typical spend questions, end to end, against a pandas group-by baseline.
 
-Usage: python -m bench.queries [--rows 1000000] [--repeat 5] [--postgres URL]
+Usage: python -m bench.queries [--rows 1000000] [--repeat 5] [--postgres URL|auto]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.data import write_files
+from bench.postgres import postgres_databases
 from bot.pipeline import Assistant
 from bot.settings import Settings
 from skills.catalog import load_skills
@@ -85,7 +86,7 @@ def main() -> None:
         "--folder", type=Path, default=Path(tempfile.gettempdir()) / "spendbot-bench"
     )
     parser.add_argument(
-        "--postgres", help="also measure against this PostgreSQL URL (an empty database)"
+        "--postgres", help="also measure PostgreSQL: an empty database's URL, or auto"
     )
     args = parser.parse_args()
     csv, _ = write_files(args.rows, args.folder)
@@ -106,30 +107,34 @@ def main() -> None:
     backends: list[tuple[str, Callable[[str], Callable[[], object]]]] = [
         ("pandas (in memory)", lambda question: pandas_questions(frame)[question]),
     ]
-    urls = [("SQLite", f"sqlite:///{args.folder / f'queries-{args.rows}.db'}")]
-    if args.postgres:
-        urls.append(("PostgreSQL", args.postgres))
-    for name, url in urls:
-        engine = open_database(url)
-        ingest_files(engine, [csv])
-        assistant = Assistant(Settings(database_url=url, now=NOW), engine, load_skills())
-        backends.append(
-            (
-                f"{name} (spendbot ask)",
-                lambda question, a=assistant: lambda: a.ask(question, "bench"),
+    with postgres_databases(args.postgres) as new_postgres:
+        urls = [("SQLite", f"sqlite:///{args.folder / f'queries-{args.rows}.db'}")]
+        (args.folder / f"queries-{args.rows}.db").unlink(missing_ok=True)
+        if new_postgres:
+            urls.append(("PostgreSQL", new_postgres()))
+        for name, url in urls:
+            engine = open_database(url)
+            ingest_files(engine, [csv])
+            assistant = Assistant(Settings(database_url=url, now=NOW), engine, load_skills())
+            backends.append(
+                (
+                    f"{name} (spendbot ask)",
+                    lambda question, a=assistant: lambda: a.ask(question, "bench"),
+                )
             )
+        print(
+            f"{args.rows:,} line items, {args.repeat} timed runs per cell, milliseconds p50 / p95\n"
         )
-    print(f"{args.rows:,} line items, {args.repeat} timed runs per cell, milliseconds p50 / p95\n")
-    print("| question | " + " | ".join(name for name, _ in backends) + " |")
-    print("|---|" + "---|" * len(backends))
-    for question in pandas_questions(frame):
-        cells = []
-        for _, make in backends:
-            times = _timings(make(question), args.repeat)
-            cells.append(
-                f"{statistics.median(times) * 1000:,.0f} / {_percentile(times, 0.95) * 1000:,.0f}"
-            )
-        print(f"| {question} | " + " | ".join(cells) + " |", flush=True)
+        print("| question | " + " | ".join(name for name, _ in backends) + " |")
+        print("|---|" + "---|" * len(backends))
+        for question in pandas_questions(frame):
+            cells = []
+            for _, make in backends:
+                times = _timings(make(question), args.repeat)
+                cells.append(
+                    f"{statistics.median(times) * 1000:,.0f} / {_percentile(times, 0.95) * 1000:,.0f}"
+                )
+            print(f"| {question} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
