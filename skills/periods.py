@@ -141,6 +141,13 @@ def _unit_end(day: date, unit: Unit) -> date:
     return _from_index(_index(day, unit) + 1, unit) - _DAY
 
 
+def full_period(period: Period) -> tuple[date, date]:
+    """The whole calendar unit(s) a period is aligned to: all of November for "this month"."""
+    if period.unit == "day":
+        return period.start, period.end
+    return _unit_start(period.start, period.unit), _unit_end(period.end, period.unit)
+
+
 def _whole(start: date, end: date, unit: Unit) -> bool:
     return start == _unit_start(start, unit) and end == _unit_end(end, unit)
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from skills.errors import UserError
 from skills.money import format_change, format_money, percent_change
 from skills.periods import Period, parse_period
 from skills.registry import SKILLS, SkillContext
 from skills.replies import Reply, Table
-from skills.spend_args import TIME_DIMENSIONS, SpendArgs, resolve_dimension
+from skills.spend_args import (
+    TIME_DIMENSIONS,
+    SpendArgs,
+    describe_filters,
+    resolve_dimension,
+    resolve_filters,
+)
 from skills.spend_phrases import parse_spend_text
 from storage.costs import (
     Filter,
@@ -21,30 +26,6 @@ from storage.costs import (
 from storage.focus import COST_METRICS, METRIC_LABELS
 
 DEFAULT_TOP = 10
-
-
-def _filters(args: SpendArgs, context: SkillContext) -> tuple[Filter, ...]:
-    resolved: list[Filter] = []
-    for exclude, given in ((False, args.filters), (True, args.exclude)):
-        for name, values in given.items():
-            dimension = resolve_dimension(name, context)
-            if dimension in TIME_DIMENSIONS:
-                raise UserError(f"'{name}' is a time unit", "use the period to pick dates")
-            targets = tuple(context.vocabulary.resolve(dimension, value) for value in values)
-            resolved.append(Filter(dimension, targets, exclude))
-    return tuple(resolved)
-
-
-def _describe_filters(filters: tuple[Filter, ...], gpu_only: bool) -> str:
-    parts = [
-        f"{dimension_label(f.dimension).lower()} {'not ' if f.exclude else ''}in {', '.join(f.values)}"
-        if len(f.values) > 1
-        else f"{dimension_label(f.dimension).lower()} {'≠' if f.exclude else '='} {f.values[0]}"
-        for f in filters
-    ]
-    if gpu_only:
-        parts.append("GPU charges only")
-    return "; ".join(parts) if parts else "none"
 
 
 @SKILLS.skill(
@@ -78,7 +59,7 @@ def spend_query(context: SkillContext, args: SpendArgs) -> Reply:
     """
     period = parse_period(args.period, context.now.date())
     currency, other_currencies = context.vocabulary.choose_currency(args.currency)
-    filters = _filters(args, context)
+    filters = resolve_filters(args.filters, args.exclude, context)
     group_by = tuple(dict.fromkeys(resolve_dimension(name, context) for name in args.group_by))
 
     def query(for_period: Period, groups: tuple[str, ...]) -> SpendQuery:
@@ -176,7 +157,7 @@ def _spend_reply(
     )
     context_line = (
         f"Metric: {METRIC_LABELS[args.metric]} · Period: {period.start:%Y-%m-%d} to {period.end:%Y-%m-%d} "
-        f"(UTC, by ChargePeriodStart) · Filters: {_describe_filters(filters, args.gpu_only)} · Currency: {currency}"
+        f"(UTC, by ChargePeriodStart) · Filters: {describe_filters(filters, args.gpu_only)} · Currency: {currency}"
     )
     if other_currencies:
         context_line += f" ({', '.join(other_currencies)} spend not included)"

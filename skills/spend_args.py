@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 from skills.errors import UserError
-from storage.costs import DIMENSIONS, TAG_PREFIX
+from storage.costs import DIMENSIONS, TAG_PREFIX, Filter, dimension_label
 
 if TYPE_CHECKING:
     from skills.registry import SkillContext
@@ -109,3 +109,31 @@ def resolve_dimension(name: str, context: SkillContext) -> str:
         return DIMENSION_ALIASES[wanted]
     choices = [*DIMENSIONS, *context.vocabulary.tag_keys()[:12]]
     raise UserError(f"I can't break spend down by '{name}'", f"try one of: {', '.join(choices)}")
+
+
+def resolve_filters(
+    filters: dict[str, list[str]], exclude: dict[str, list[str]], context: SkillContext
+) -> tuple[Filter, ...]:
+    """Store filters for what a user typed: dimensions and values resolved, aliases applied."""
+    resolved: list[Filter] = []
+    for excluded, given in ((False, filters), (True, exclude)):
+        for name, values in given.items():
+            dimension = resolve_dimension(name, context)
+            if dimension in TIME_DIMENSIONS:
+                raise UserError(f"'{name}' is a time unit", "use the period to pick dates")
+            targets = tuple(context.vocabulary.resolve(dimension, value) for value in values)
+            resolved.append(Filter(dimension, targets, excluded))
+    return tuple(resolved)
+
+
+def describe_filters(filters: tuple[Filter, ...], gpu_only: bool) -> str:
+    """Filters as the context line of a reply states them, e.g. ``service = Amazon S3``."""
+    parts = [
+        f"{dimension_label(f.dimension).lower()} {'not ' if f.exclude else ''}in {', '.join(f.values)}"
+        if len(f.values) > 1
+        else f"{dimension_label(f.dimension).lower()} {'≠' if f.exclude else '='} {f.values[0]}"
+        for f in filters
+    ]
+    if gpu_only:
+        parts.append("GPU charges only")
+    return "; ".join(parts) if parts else "none"
