@@ -6,7 +6,7 @@ import importlib
 
 from skills.registry import SKILLS, Registry
 
-SKILL_MODULES = ("skills.spend", "skills.data_status", "skills.help")
+SKILL_MODULES = ("skills.spend", "skills.forecast", "skills.data_status", "skills.help")
 
 
 def load_skills() -> Registry:

@@ -37,17 +37,20 @@ def run_rate(history: pd.Series, horizon: int) -> np.ndarray:
     return np.full(horizon, float(history.tail(RUN_RATE_DAYS).mean()) if len(history) else 0.0)
 
 
-def forecast_daily(history: pd.Series, horizon: int, seed: int = 0) -> Forecast:
+def forecast_daily(history: pd.Series, horizon: int, skip: int = 0, seed: int = 0) -> Forecast:
     """Forecast `horizon` days after `history` (one value per consecutive day, oldest first).
 
-    With less than two weeks of history there is no weekly pattern to learn, and the forecast
+    The first `skip` of those days are forecast but left out of the result (a period that starts
+    after tomorrow). With less than two weeks of history there is no weekly pattern to learn, and the forecast
     says so and falls back to the run rate of the days there are.
     """
-    if horizon <= 0:
+    if horizon <= skip:
         return Forecast(np.zeros(0), 0.0, 0.0, "none")
     if len(history) < MIN_SEASONAL_HISTORY:
-        expected = run_rate(history, horizon)
-        spread = float(history.std()) * np.sqrt(horizon) if len(history) > 1 else expected.sum()
+        expected = run_rate(history, horizon - skip)
+        spread = (
+            float(history.std()) * np.sqrt(len(expected)) if len(history) > 1 else expected.sum()
+        )
         return Forecast(
             expected,
             max(0.0, expected.sum() - 1.28 * spread),
@@ -68,11 +71,11 @@ def forecast_daily(history: pd.Series, horizon: int, seed: int = 0) -> Forecast:
             seasonal_periods=7,
             initialization_method="estimated",
         ).fit()
-        expected = np.clip(fitted.forecast(horizon), 0.0, None)
+        expected = np.clip(fitted.forecast(horizon), 0.0, None)[skip:]
         paths = fitted.simulate(
             horizon, anchor="end", repetitions=SIMULATIONS, error="add", random_state=seed
         )
-    totals = np.clip(np.asarray(paths).reshape(horizon, -1), 0.0, None).sum(axis=0)
+    totals = np.clip(np.asarray(paths).reshape(horizon, -1)[skip:], 0.0, None).sum(axis=0)
     low, high = np.quantile(totals, BAND)
     return Forecast(
         expected, float(low), float(high), "Holt-Winters (damped trend, weekly seasonality)"
