@@ -1,21 +1,25 @@
-"""The one execution path every front door uses: route, validate, run, reply."""
+"""The one execution path every front door uses: route, validate, authorize, gate, run, reply."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
+from bot.approvals import Approvals
 from bot.router import route
 from bot.settings import Settings
 from skills.errors import UserError
 from skills.registry import Registry, Skill, SkillContext
 from skills.replies import Reply
 from skills.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from bot.llm import LLMAgent
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +46,44 @@ class Assistant:
         self.engine = engine
         self.registry = registry
         self.vocabulary = Vocabulary(engine)
+        self.approvals = Approvals(engine, registry, settings.current_time, self.context)
+        self.llm: LLMAgent | None = None
+        if settings.anthropic_api_key is not None:
+            from bot.llm import LLMAgent  # imports the Anthropic SDK only when it is used
+
+            self.llm = LLMAgent(self)
 
     def context(self, user: str) -> SkillContext:
         """The context a skill runs in for `user`, at the current (or pinned) time."""
         return SkillContext(self.engine, self.settings.current_time(), user, self.vocabulary)
 
-    def execute(self, skill: Skill, args: BaseModel | dict[str, Any], user: str) -> Reply:
-        """Validate and run one skill call; errors become replies, never exceptions."""
+    def execute(
+        self,
+        skill: Skill,
+        args: BaseModel | dict[str, Any],
+        user: str,
+        *,
+        groups: tuple[str, ...] = (),
+        request_key: str | None = None,
+    ) -> Reply:
+        """Validate and run one skill call; errors become replies, never exceptions.
+
+        A read skill runs. A write or destructive one goes through `Approvals.call`: it runs
+        for a holder of its role when its policy needs no approval, is refused, or becomes a
+        pending action that only `approve` (a person's decision) can run. `groups` are the
+        user's group identities where the transport knows them; `request_key` (a transport's
+        event id) makes a retried request find its first action.
+        """
         try:
             model = (
                 args
                 if isinstance(args, skill.args_model)
                 else skill.args_model.model_validate(args)
             )
+            if skill.guarded:
+                return self.approvals.call(
+                    skill, model, user, groups=groups, request_key=request_key
+                )
             return skill.handler(self.context(user), model)
         except ValidationError as error:
             return Reply(
@@ -66,8 +95,44 @@ class Assistant:
         except Exception:
             return self.incident(f"skill {skill.name} failed")
 
-    def ask(self, text: str, user: str, *, command: bool = False) -> Answer:
-        """Answer a chat message (or, with `command`, the text of a ``/spend`` command)."""
+    def approve(self, action_id: int, approver: str, groups: tuple[str, ...] = ()) -> Reply:
+        """A person approves a pending action; it runs, once, when it has enough approvals."""
+        try:
+            return self.approvals.approve(action_id, approver, groups)
+        except Exception:
+            return self.incident(f"approving action {action_id} failed")
+
+    def deny(
+        self, action_id: int, actor: str, reason: str | None = None, groups: tuple[str, ...] = ()
+    ) -> Reply:
+        """A person denies (or its requester withdraws) a pending action; it never runs."""
+        try:
+            return self.approvals.deny(action_id, actor, reason, groups)
+        except Exception:
+            return self.incident(f"denying action {action_id} failed")
+
+    def resume(self) -> list[Reply]:
+        """At start-up: run approved actions nobody claimed, report interrupted ones."""
+        try:
+            return self.approvals.resume()
+        except Exception:
+            return [self.incident("resuming actions failed")]
+
+    def ask(
+        self, text: str, user: str, *, command: bool = False, conversation: str | None = None
+    ) -> Answer:
+        """Answer a chat message (or, with `command`, the text of a ``/spend`` command).
+
+        With an Anthropic API key a message goes through the LLM tool layer (`bot.llm`), in
+        `conversation` (a thread or session key, for follow-ups); commands, and every message
+        when no key is set, go through the offline router.
+        """
+        if self.llm is not None and not command:
+            return self.llm.ask(text, user, conversation)
+        return self.ask_offline(text, user, command=command)
+
+    def ask_offline(self, text: str, user: str, *, command: bool = False) -> Answer:
+        """Answer through the offline router: deterministic, no API calls."""
         try:
             routed = route(text, self.registry, self.context(user), command=command)
         except UserError as error:

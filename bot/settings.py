@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -26,6 +27,109 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ANTHROPIC_API_KEY", "SPENDBOT_ANTHROPIC_API_KEY"),
         description="Unset: the offline router answers.",
     )
+    model: str = Field(
+        default="claude-sonnet-5-5",
+        description="Anthropic model id for the LLM tool layer (SPENDBOT_MODEL).",
+    )
+    llm_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        description="Seconds one Messages API request may take before it is retried or given up.",
+    )
+    llm_max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a request on 408/409/429/5xx/529 and connection errors.",
+    )
+
+    host: str = Field(default="127.0.0.1", description="Address `spendbot serve` binds.")
+    port: int = Field(default=3978, ge=0, le=65535, description="Port `spendbot serve` binds.")
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_BOT_TOKEN", "SPENDBOT_SLACK_BOT_TOKEN"),
+        description="xoxb- token; with the signing secret it turns the Slack endpoint on.",
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "SPENDBOT_SLACK_SIGNING_SECRET"),
+        description="Verifies every request Slack sends (HMAC v0).",
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_APP_TOKEN", "SPENDBOT_SLACK_APP_TOKEN"),
+        description="xapp- token: Slack over Socket Mode instead of HTTP.",
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        description="Slack Web API base URL (tests point it at a fake on 127.0.0.1).",
+    )
+    slack_channels: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated channel ids the bot answers in; empty: every channel.",
+    )
+    slack_teams: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated workspace (team) ids the bot answers; empty: any.",
+    )
+    link_domains: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated domains whose links replies may carry; others are defanged.",
+    )
+
+    # Connectors (`spendbot sync`): each source is on when its key or location is set.
+    openai_admin_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_ADMIN_KEY", "SPENDBOT_OPENAI_ADMIN_KEY"),
+        description="OpenAI admin key (usage read scope): turns the OpenAI connector on.",
+    )
+    openai_admin_url: str = Field(
+        default="https://api.openai.com", description="OpenAI API base URL, without /v1."
+    )
+    openai_organization_id: str = Field(
+        default="openai", description="BillingAccountId of OpenAI rows (your org-... id)."
+    )
+    anthropic_admin_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_ADMIN_KEY", "SPENDBOT_ANTHROPIC_ADMIN_KEY"),
+        description="Anthropic Admin API key (sk-ant-admin...): turns the Anthropic connector on.",
+    )
+    anthropic_admin_url: str = Field(
+        default="https://api.anthropic.com", description="Anthropic API base URL, without /v1."
+    )
+    anthropic_organization_id: str = Field(
+        default="anthropic", description="BillingAccountId of Anthropic rows (your org id)."
+    )
+    aws_export_uri: str | None = Field(
+        default=None,
+        description="s3://BUCKET/PREFIX/EXPORT-NAME of an AWS Data Export (FOCUS or CUR 2.0).",
+    )
+    aws_cost_explorer: bool = Field(
+        default=False,
+        description="Pull daily spend from Cost Explorer (for accounts without exports).",
+    )
+    aws_cost_explorer_tag_key: str = Field(
+        default="team", description="Tag key Cost Explorer spend is broken down by; empty: none."
+    )
+    aws_billing_account_id: str | None = Field(
+        default=None, description="Payer account id for Cost Explorer rows; default: the caller's."
+    )
+    sync_months: int = Field(
+        default=2, ge=1, le=24, description="Whole months each sync replaces, ending this month."
+    )
+    connector_retries: int = Field(
+        default=4, ge=0, le=10, description="Retries per request on 429/5xx, with backoff."
+    )
+    connector_backoff: float = Field(
+        default=0.5, ge=0, description="Base seconds of exponential backoff between retries."
+    )
+
+    @field_validator("slack_channels", "slack_teams", "link_domains", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("now")
     @classmethod

@@ -6,7 +6,20 @@ import importlib
 
 from skills.registry import SKILLS, Registry
 
-SKILL_MODULES = ("skills.spend", "skills.forecast", "skills.data_status", "skills.help")
+SKILL_MODULES = (
+    "skills.spend",
+    "skills.forecast",
+    "skills.owners",
+    "skills.budgets",
+    "skills.anomalies",
+    "skills.digest",
+    "skills.data_status",
+    "skills.actions",
+    "skills.audit",
+    "skills.roles",
+    "skills.bot_usage",
+    "skills.help",
+)
 
 
 def load_skills() -> Registry:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -16,20 +16,69 @@ from skills.replies import Reply
 from skills.vocabulary import Vocabulary
 
 Risk = Literal["read", "write", "destructive"]
+RISKS: tuple[Risk, ...] = ("read", "write", "destructive")
+
+FAILED_TARGETS = "failed_targets"
+"""Reply data key where a guarded handler lists targets it could not change: ``[{"id", "error"}]``."""
 
 
 @dataclass(frozen=True)
 class SkillContext:
-    """What a skill may use: the store, the clock, who is asking, and the store's known values."""
+    """What a skill may use: the store, the clock, who is asking, and the store's known values.
+
+    When a guarded skill's handler runs an approved action, `targets` holds the planned targets
+    that are still valid (re-validated just before the run) and `action_id` the action's number.
+    """
 
     engine: Engine
     now: datetime
     user: str
     vocabulary: Vocabulary
+    targets: tuple[dict[str, Any], ...] | None = None
+    action_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ActionPlan:
+    """What a guarded call would do: shown and stored before anything runs.
+
+    Each target is a JSON-serializable dict with at least an ``id`` (an instance id, a team, a
+    user) and whatever a person needs to decide: owner, type, region, hourly cost, evidence.
+    """
+
+    summary: str
+    targets: tuple[dict[str, Any], ...] = ()
+    impact: str = ""
+    impact_amount: float | None = None
+    currency: str = "USD"
+    team: str | None = None
+
+    def __post_init__(self) -> None:
+        for target in self.targets:
+            if "id" not in target:
+                raise ValueError(f"plan target without an 'id': {target!r}")
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """Who must agree before a guarded skill runs.
+
+    `required`: the call becomes a pending action (always so for destructive skills). Approvers
+    hold `approver_role` (the skill's permission by default) for every team or the action's team.
+    """
+
+    required: bool
+    approvals: int = 1
+    allow_self_approval: bool = False
+    approver_role: str | None = None
+    expires_after: timedelta = field(default=timedelta(hours=24))
 
 
 Handler = Callable[[SkillContext, Any], Reply]
 TextParser = Callable[[str, SkillContext], BaseModel]
+Planner = Callable[[SkillContext, Any], ActionPlan]
+Revalidator = Callable[[SkillContext, Any, dict[str, Any]], str | None]
+"""Re-checks one target just before an approved action runs: a reason to skip it, or None."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +94,14 @@ class Skill:
     triggers: tuple[re.Pattern[str], ...]
     parse_text: TextParser
     command: str
+    plan: Planner | None = None
+    revalidate: Revalidator | None = None
+    policy: ApprovalPolicy | None = None
+
+    @property
+    def guarded(self) -> bool:
+        """Whether calls go through authorization, the approval gate and the audit log."""
+        return self.risk != "read"
 
     @property
     def description(self) -> str:
@@ -88,8 +145,19 @@ class Registry:
         triggers: tuple[str, ...],
         risk: Risk = "read",
         permission: str | None = None,
+        plan: Planner | None = None,
+        revalidate: Revalidator | None = None,
+        policy: ApprovalPolicy | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Register the decorated handler as the skill `name`."""
+        """Register the decorated handler as the skill `name`.
+
+        A `write` or `destructive` skill needs a `permission` (the role that may run or approve
+        it) and a `plan` that says what a call would change; `revalidate` optionally re-checks
+        each target before an approved call runs. `policy` defaults to: destructive calls always
+        wait for one approval by someone other than the requester, within 24 hours; write calls
+        run at once for holders of the permission.
+        """
+        policy = _checked_policy(name, risk, permission, plan, revalidate, policy)
 
         def register(handler: Handler) -> Handler:
             if name in self._skills:
@@ -104,6 +172,9 @@ class Registry:
                 triggers=tuple(re.compile(pattern, re.IGNORECASE) for pattern in triggers),
                 parse_text=parse_text,
                 command=command,
+                plan=plan,
+                revalidate=revalidate,
+                policy=policy,
             )
             return handler
 
@@ -130,6 +201,37 @@ class Registry:
     def tools(self) -> list[dict[str, Any]]:
         """Anthropic tool definitions for every skill."""
         return [skill.tool_schema() for skill in self]
+
+
+def _checked_policy(
+    name: str,
+    risk: str,
+    permission: str | None,
+    plan: Planner | None,
+    revalidate: Revalidator | None,
+    policy: ApprovalPolicy | None,
+) -> ApprovalPolicy | None:
+    """The effective approval policy of a skill, refusing inconsistent declarations."""
+    if risk not in RISKS:
+        raise ValueError(f"skill {name!r}: risk must be one of {RISKS}, not {risk!r}")
+    if risk == "read":
+        if plan or revalidate or policy:
+            raise ValueError(
+                f"skill {name!r}: only write and destructive skills take a plan/policy"
+            )
+        return None
+    if not permission:
+        raise ValueError(f"skill {name!r}: a {risk} skill needs a permission")
+    if plan is None:
+        raise ValueError(f"skill {name!r}: a {risk} skill needs a plan")
+    policy = policy or ApprovalPolicy(required=risk == "destructive")
+    if risk == "destructive" and not policy.required:
+        raise ValueError(f"skill {name!r}: destructive skills always need an approval")
+    if policy.approvals < 1 or policy.expires_after <= timedelta(0):
+        raise ValueError(f"skill {name!r}: approvals must be >= 1 and expiry positive")
+    if policy.approver_role is None:
+        policy = replace(policy, approver_role=permission)
+    return policy
 
 
 SKILLS = Registry()

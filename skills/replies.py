@@ -20,10 +20,15 @@ class Table:
 
 @dataclass(frozen=True)
 class Reply:
-    """What a skill answers: headline text, an optional table, context, and structured data."""
+    """What a skill answers: headline text, an optional table, context, and structured data.
+
+    `chart` is an optional PNG image (bytes, kept out of `data` so data stays JSON) that a
+    transport uploads or attaches next to the text.
+    """
 
     text: str
     table: Table | None = None
     context: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     is_error: bool = False
+    chart: bytes | None = None

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 from skills.errors import UserError
-from storage.costs import DIMENSIONS, TAG_PREFIX, Filter, dimension_label
+from storage.allocation import owner_names
+from storage.costs import DIMENSIONS, OWNER, TAG_PREFIX, Filter, dimension_label
 
 if TYPE_CHECKING:
     from skills.registry import SkillContext
@@ -70,7 +71,8 @@ class SpendArgs(BaseModel):
         default_factory=list,
         description="Break down by these, in order: provider, service, service_category, "
         "sub_account, billing_account, region, resource, sku, instance_type, charge_category, "
-        "day, week, month, or any tag key (team, project, env...).",
+        "owner (team from owner tags and allocation rules), day, week, month, or any tag key "
+        "(team, project, env...).",
     )
     filters: dict[str, list[str]] = Field(
         default_factory=dict,
@@ -121,9 +123,26 @@ def resolve_filters(
             dimension = resolve_dimension(name, context)
             if dimension in TIME_DIMENSIONS:
                 raise UserError(f"'{name}' is a time unit", "use the period to pick dates")
-            targets = tuple(context.vocabulary.resolve(dimension, value) for value in values)
+            if dimension == OWNER:
+                targets = tuple(resolve_owner(value, context) for value in values)
+            else:
+                targets = tuple(context.vocabulary.resolve(dimension, value) for value in values)
             resolved.append(Filter(dimension, targets, excluded))
     return tuple(resolved)
+
+
+def resolve_owner(text: str, context: SkillContext) -> str:
+    """An owner as typed, matched to a known owner (tag values, rule owners, unallocated)."""
+    known = owner_names(context.engine)
+    wanted = text.strip().lower()
+    if wanted in ("unallocated", "none", "nobody", "no owner"):
+        wanted = "(unallocated)"
+    exact = [name for name in known if name.lower() == wanted]
+    partial = [name for name in known if wanted and wanted in name.lower()]
+    if exact or len(partial) == 1:
+        return (exact or partial)[0]
+    problem = "matches several owners" if partial else "is not a known owner"
+    raise UserError(f"'{text}' {problem}", f"try one of: {', '.join((partial or known)[:10])}")
 
 
 def describe_filters(filters: tuple[Filter, ...], gpu_only: bool) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Engine, Select, and_, func, select
 from sqlalchemy.ext.compiler import compiles
@@ -17,6 +18,8 @@ from storage.models import cost_line_items as items
 from storage.models import cost_tags
 
 NONE_LABEL = "(none)"
+OWNER = "owner"
+"""The dimension resolved from allocation rules and owner tags at query time (storage.allocation)."""
 
 
 class time_bucket(FunctionElement):
@@ -114,6 +117,7 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("pricing_category", "Pricing category", items.c.pricing_category),
         Dimension("commitment", "Commitment discount", items.c.commitment_discount_id),
         Dimension("currency", "Currency", items.c.billing_currency),
+        Dimension(OWNER, "Owner"),
         Dimension("day", "Day", time_unit="day"),
         Dimension("week", "Week (from Monday)", time_unit="week"),
         Dimension("month", "Month", time_unit="month"),
@@ -138,6 +142,14 @@ class Filter:
     exclude: bool = False
 
 
+class OwnerResolver(Protocol):
+    """Builds the owner of a line item as one SQL expression (storage.allocation.Allocation)."""
+
+    def expression(self, tag: Callable[[str], ColumnElement]) -> ColumnElement:
+        """The owner; `tag(key)` gives the line item's value of tag `key` (NULL when absent)."""
+        ...
+
+
 @dataclass(frozen=True)
 class SpendQuery:
     """A spend question in store terms: a half-open time range, a metric, groups and filters."""
@@ -149,6 +161,12 @@ class SpendQuery:
     group_by: tuple[str, ...] = ()
     filters: tuple[Filter, ...] = field(default_factory=tuple)
     gpu_only: bool = False
+    owners: OwnerResolver | None = None
+
+    @property
+    def uses_owner(self) -> bool:
+        """Whether the owner dimension is grouped or filtered on."""
+        return OWNER in self.group_by or any(f.dimension == OWNER for f in self.filters)
 
 
 @dataclass(frozen=True)
@@ -185,6 +203,10 @@ def spend_statement(query: SpendQuery) -> Select:
                 )
                 tag_columns[key] = alias.c.value
             return tag_columns[key]
+        if name == OWNER:
+            if query.owners is None:
+                raise ValueError("the owner dimension needs SpendQuery.owners (see with_owners)")
+            return query.owners.expression(lambda key: expression_for(TAG_PREFIX + key))
         dimension = DIMENSIONS[name]
         if dimension.time_unit:
             return TIME_BUCKETS[dimension.time_unit](items.c.charge_period_start)
@@ -214,8 +236,18 @@ def spend_statement(query: SpendQuery) -> Select:
     return statement
 
 
+def with_owners(engine: Engine, query: SpendQuery) -> SpendQuery:
+    """`query` with the current allocation rules when it uses the owner dimension."""
+    if query.owners is not None or not query.uses_owner:
+        return query
+    from storage.allocation import load_allocation  # allocation builds on this module
+
+    return replace(query, owners=load_allocation(engine))
+
+
 def run_spend(engine: Engine, query: SpendQuery) -> list[SpendRow]:
     """Run `query`; without groups the result is one row holding the total."""
+    query = with_owners(engine, query)
     with engine.connect() as connection:
         rows = connection.execute(spend_statement(query)).all()
     width = len(query.group_by)
@@ -226,12 +258,15 @@ def run_spend(engine: Engine, query: SpendQuery) -> list[SpendRow]:
 
 def render_sql(engine: Engine, query: SpendQuery) -> str:
     """The statement for `query` with its values inlined, runnable as plain SQL."""
+    query = with_owners(engine, query)
     return str(spend_statement(query).compile(engine, compile_kwargs={"literal_binds": True}))
 
 
 def distinct_values(engine: Engine, dimension: str) -> list[str]:
     """Every non-null value of a column dimension, for matching what users type."""
     expression = DIMENSIONS[dimension].expression
+    if expression is None:
+        return []
     with engine.connect() as connection:
         return [
             value

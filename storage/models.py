@@ -1,4 +1,4 @@
-"""Database tables: FOCUS line items, their tags and the ingested slices they came from."""
+"""Database tables: FOCUS line items, tags and slices; roles, guarded actions and the audit log."""
 
 from __future__ import annotations
 
@@ -107,3 +107,219 @@ cost_tags = Table(
     Index("ix_cost_tags_key_value", "key", "value"),
 )
 """One tag of a line item; keys are lower-cased so `Team` and `team` are one key."""
+
+
+role_grants = Table(
+    "role_grants",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("identity", String(200), nullable=False),
+    Column("role", String(100), nullable=False),
+    # "*" means every team: NULL would not take part in the unique constraint.
+    Column("team", String(200), nullable=False),
+    Column("granted_by", String(200), nullable=False),
+    Column("granted_at", DateTime(), nullable=False),
+    UniqueConstraint("identity", "role", "team"),
+)
+"""A role held by an identity (``slack:U1``, ``slack-group:S2``, ``teams:<aad id>``), per team."""
+
+actions = Table(
+    "actions",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("skill", String(100), nullable=False),
+    Column("risk", String(20), nullable=False),
+    Column("args_json", Text(), nullable=False),
+    Column("summary", Text(), nullable=False),
+    Column("targets_json", Text(), nullable=False),
+    Column("impact", Text(), nullable=False),
+    Column("impact_amount", Numeric(24, 10, asdecimal=False)),
+    Column("impact_currency", String(10)),
+    Column("team", String(200)),
+    Column("requested_by", String(200), nullable=False),
+    Column("requested_at", DateTime(), nullable=False),
+    Column("expires_at", DateTime(), nullable=False),
+    Column("approvals_required", Integer, nullable=False),
+    Column("allow_self_approval", Boolean, nullable=False),
+    Column("approver_role", String(100), nullable=False),
+    Column("state", String(30), nullable=False, index=True),
+    Column("state_changed_at", DateTime(), nullable=False),
+    Column("decided_by", String(200)),
+    Column("reason", Text()),
+    Column("claimed_at", DateTime()),
+    Column("result_json", Text()),
+    # A transport's event id: a retried request finds its action instead of proposing twice.
+    Column("request_key", String(200), unique=True),
+)
+"""A guarded call waiting for, or past, its approval; `state` moves only by compare-and-set."""
+
+action_approvals = Table(
+    "action_approvals",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "action_id",
+        Integer,
+        ForeignKey("actions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("approver", String(200), nullable=False),
+    # The identity whose grant made the approver eligible: the person, or one of their groups.
+    Column("via", String(200), nullable=False),
+    Column("approved_at", DateTime(), nullable=False),
+    UniqueConstraint("action_id", "approver"),
+)
+"""One approver's approval of an action; an action needing N approvals needs N rows."""
+
+audit_log = Table(
+    "audit_log",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(), nullable=False, index=True),
+    Column("actor", String(200), nullable=False, index=True),
+    Column("event", String(40), nullable=False),
+    Column("skill", String(100)),
+    Column("action_id", Integer, index=True),
+    Column("detail_json", Text(), nullable=False),
+)
+"""Append-only record of guarded calls and decisions; database triggers reject UPDATE and DELETE."""
+
+
+# LLM conversations (bot.llm) ------------------------------------------------------------------
+
+llm_conversations = Table(
+    "llm_conversations",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    # "slack:<channel>:<thread ts>", "teams:<conversation id>", "terminal:<session>".
+    Column("key", String(300), nullable=False, unique=True),
+    Column("started_by", String(200), nullable=False),
+    Column("started_at", DateTime(), nullable=False),
+    Column("updated_at", DateTime(), nullable=False),
+)
+"""One chat thread answered by the LLM: a Slack thread, a Teams conversation, a terminal session."""
+
+llm_turns = Table(
+    "llm_turns",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "conversation_id",
+        Integer,
+        ForeignKey("llm_conversations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("at", DateTime(), nullable=False, index=True),
+    Column("asked_by", String(200), nullable=False),
+    Column("question", Text(), nullable=False),
+    Column("answer", Text(), nullable=False),
+    Column("outcome", String(30), nullable=False),
+    # Compact messages replayed as history; cleared once the turn falls out of the window.
+    Column("history_json", Text()),
+    Column("model", String(100), nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cache_creation_input_tokens", Integer, nullable=False),
+    Column("cache_read_input_tokens", Integer, nullable=False),
+    # NULL when the model has no price in bot.llm_prices.
+    Column("cost_usd", Numeric(24, 10, asdecimal=False)),
+)
+"""One question answered (or attempted) by the LLM, with its token usage and dollar cost."""
+
+
+# Slack event delivery (bot.slack_app) ---------------------------------------------------------
+
+slack_events = Table(
+    "slack_events",
+    Base.metadata,
+    # Slack's event_id: the same on every retry of one event, whichever replica receives it.
+    Column("event_id", String(100), primary_key=True),
+    Column("state", String(20), nullable=False),
+    Column("claimed_at", DateTime(), nullable=False),
+    Column("done_at", DateTime()),
+    Column("attempts", Integer, nullable=False),
+)
+"""One Slack event being answered (``claimed``) or answered (``done``): retries are deduplicated here."""
+
+
+# Owners, allocation rules and budgets (storage.allocation, storage.budgets) -------------------
+
+owners = Table(
+    "owners",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    # Where the owner is told: slack:#channel, slack:U123, slack-group:S1, teams:<id>.
+    Column("contact", String(300), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", DateTime(), nullable=False),
+)
+"""A team (or person) that owns spend, with the chat identity that notifications go to."""
+
+allocation_rules = Table(
+    "allocation_rules",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    # Explicit order: within its tier (override, rule, account default) the lowest wins.
+    Column("position", Integer, nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("project", String(200)),
+    # Match criteria: every one given must hold; values are exact, `resource` and
+    # `tag_value` are glob patterns (* and ?).
+    Column("provider", String(200)),
+    Column("billing_account", String(200)),
+    Column("sub_account", String(300)),
+    Column("service", String(300)),
+    Column("region", String(100)),
+    Column("sku", String(300)),
+    Column("resource", Text()),
+    Column("tag_key", String(200)),
+    Column("tag_value", Text()),
+    # Wins over a native owner tag; other rules apply only to spend without one.
+    Column("override", Boolean, nullable=False, default=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+)
+"""A virtual tag: spend matching the criteria belongs to `owner`, resolved at query time."""
+
+budgets = Table(
+    "budgets",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    # A spend dimension (owner, provider, service, tag:<key>) or "*" for all spend.
+    Column("scope", String(200), nullable=False),
+    Column("scope_value", String(300), nullable=False),
+    Column("period", String(20), nullable=False),
+    Column("amount", Numeric(24, 10, asdecimal=False), nullable=False),
+    Column("currency", String(10), nullable=False),
+    # [{"kind": "actual" | "forecast", "percent": 80}, ...]
+    Column("thresholds_json", Text(), nullable=False),
+    Column("notify", String(300)),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", DateTime(), nullable=False),
+    UniqueConstraint("scope", "scope_value", "period"),
+)
+"""A spend limit per owner, provider, service or tag for each month, quarter or year."""
+
+budget_alerts = Table(
+    "budget_alerts",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "budget_id",
+        Integer,
+        ForeignKey("budgets.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("period_start", DateTime(), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("percent", Integer, nullable=False),
+    Column("fired_at", DateTime(), nullable=False),
+    Column("amount", Numeric(24, 10, asdecimal=False), nullable=False),
+    Column("message", Text(), nullable=False),
+    # One alert per threshold per period, however often and wherever budgets are evaluated.
+    UniqueConstraint("budget_id", "period_start", "kind", "percent"),
+)
+"""A budget threshold that fired for one period."""

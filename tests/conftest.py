@@ -76,3 +76,11 @@ def make_assistant(engine: Engine, now: datetime) -> Assistant:
     """An assistant over `engine` with the clock pinned at `now`."""
     settings = Settings(database_url=str(engine.url), now=now)
     return Assistant(settings, engine, load_skills())
+
+
+@pytest.fixture(autouse=True)
+def _no_real_llm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own Anthropic key or model setting never reaches a test (or the internet)."""
+    for name in ("ANTHROPIC_API_KEY", "SPENDBOT_ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SPENDBOT_MODEL", raising=False)
