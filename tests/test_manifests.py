@@ -33,7 +33,7 @@ def test_deployment_is_replicated_probed_limited_and_unprivileged() -> None:
         "capabilities": {"drop": ["ALL"]},
     }
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["livenessProbe"]["tcpSocket"]["port"] == "http"
     assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
     sources = {
         ref.get("configMapRef", ref.get("secretRef"))["name"] for ref in container["envFrom"]
