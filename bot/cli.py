@@ -275,6 +275,33 @@ def _role_args(user: str, role: str, team: str | None) -> RoleArgs:
         raise typer.Exit(2) from None
 
 
+def _change_role(args: RoleArgs, grant: bool) -> None:
+    """Grant or revoke a role straight in the store, auditing a change (not a no-op)."""
+    settings = Settings()
+    engine = open_database(settings.database_url)
+    now = settings.current_time()
+    with engine.begin() as connection:
+        if grant:
+            changed = role_store.grant(
+                connection, args.identity, args.role, args.scope, by=_operator(), at=now
+            )
+        else:
+            changed = role_store.revoke(connection, args.identity, args.role, args.scope)
+        if changed:
+            audit_store.record(
+                connection,
+                at=now,
+                actor=_operator(),
+                event="role_granted" if grant else "role_revoked",
+                detail={"identity": args.identity, "role": args.role, "team": args.scope},
+            )
+    verbs = {(True, True): "now holds", (True, False): "already held"}
+    verbs |= {(False, True): "no longer holds", (False, False): "did not hold"}
+    console.print(
+        f"{args.identity} {verbs[grant, changed]} {args.describe()}.", highlight=False, markup=False
+    )
+
+
 @roles_app.command("grant")
 def roles_grant(
     user: Annotated[str, typer.Argument(help="alice, slack:U123, slack-group:S456, teams:ID")],
@@ -282,24 +309,7 @@ def roles_grant(
     team: Annotated[str | None, typer.Option(help="Only for this team.")] = None,
 ) -> None:
     """Grant a role directly in the store (how the first admin is made); audited."""
-    args = _role_args(user, role, team)
-    settings = Settings()
-    engine = open_database(settings.database_url)
-    now = settings.current_time()
-    with engine.begin() as connection:
-        added = role_store.grant(
-            connection, args.identity, args.role, args.scope, by=_operator(), at=now
-        )
-        if added:
-            audit_store.record(
-                connection,
-                at=now,
-                actor=_operator(),
-                event="role_granted",
-                detail={"identity": args.identity, "role": args.role, "team": args.scope},
-            )
-    verb = "now holds" if added else "already held"
-    console.print(f"{args.identity} {verb} {args.describe()}.", highlight=False, markup=False)
+    _change_role(_role_args(user, role, team), grant=True)
 
 
 @roles_app.command("revoke")
@@ -309,22 +319,7 @@ def roles_revoke(
     team: Annotated[str | None, typer.Option(help="Only for this team.")] = None,
 ) -> None:
     """Revoke a role directly in the store; audited."""
-    args = _role_args(user, role, team)
-    settings = Settings()
-    engine = open_database(settings.database_url)
-    now = settings.current_time()
-    with engine.begin() as connection:
-        removed = role_store.revoke(connection, args.identity, args.role, args.scope)
-        if removed:
-            audit_store.record(
-                connection,
-                at=now,
-                actor=_operator(),
-                event="role_revoked",
-                detail={"identity": args.identity, "role": args.role, "team": args.scope},
-            )
-    verb = "no longer holds" if removed else "did not hold"
-    console.print(f"{args.identity} {verb} {args.describe()}.", highlight=False, markup=False)
+    _change_role(_role_args(user, role, team), grant=False)
 
 
 @roles_app.command("list")
