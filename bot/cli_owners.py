@@ -156,3 +156,42 @@ def owners_list() -> None:
     with engine.connect() as connection:
         for rule in allocation.list_rules(connection):
             _say(f"rule #{rule.id} ({rule.kind}): {rule.describe()} -> {rule.owner}")
+
+
+@owners_app.command("split")
+def owners_split(
+    pool: Annotated[str, typer.Argument(help="The owner whose spend is shared, e.g. platform.")],
+    method: Annotated[str, typer.Option(help="even, fixed or proportional.")] = "proportional",
+    among: Annotated[
+        str,
+        typer.Option(
+            help="Owners to share among: 'a,b' (even, proportional; empty: every owner with "
+            "spend) or 'a=60,b=40' (fixed)."
+        ),
+    ] = "",
+) -> None:
+    """Share one owner's spend (a shared-cost pool) across others in showback; audited."""
+    parts = [part.strip() for part in among.split(",") if part.strip()]
+    try:
+        if method == "fixed":
+            shares = tuple((k.strip(), float(v)) for k, _, v in (p.partition("=") for p in parts))
+            split = allocation.Split(pool, method, percentages=shares)
+        else:
+            split = allocation.Split(pool, method, owners=tuple(parts))
+    except ValueError as error:
+        errors.print(f"error: {error}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+    settings = Settings()
+    engine = open_database(settings.database_url)
+    now, actor = settings.current_time(), _operator()
+    with engine.begin() as connection:
+        allocation.set_split(connection, split, by=actor, at=now)
+        audit.record(
+            connection,
+            at=now,
+            actor=actor,
+            event="allocation_changed",
+            detail={"split": {"pool": pool, "method": method, "among": among}},
+        )
+    how = {"even": "evenly", "fixed": "by fixed percentages", "proportional": "by spend"}[method]
+    _say(f"{pool}'s spend is now shared {how}" + (f" among {among}." if among else "."))

@@ -122,7 +122,7 @@ def tool_definitions(registry: Registry, vocabulary: Vocabulary) -> list[dict[st
     dimensions, values = _known_values(vocabulary)
     tools = []
     for skill in exposed_skills(registry):
-        schema = _strip_titles(copy.deepcopy(skill.args_model.model_json_schema()))
+        schema = _strip_titles(copy.deepcopy(skill.tool_schema()["input_schema"]))
         _enrich(schema, dimensions, values)
         tools.append(
             {"name": skill.name, "description": _description(skill), "input_schema": schema}

@@ -73,7 +73,11 @@ def forecast_daily(history: pd.Series, horizon: int, skip: int = 0, seed: int = 
         ).fit()
         expected = np.clip(fitted.forecast(horizon), 0.0, None)[skip:]
         paths = fitted.simulate(
-            horizon, anchor="end", repetitions=SIMULATIONS, error="add", rng=np.random.default_rng(seed)
+            horizon,
+            anchor="end",
+            repetitions=SIMULATIONS,
+            error="add",
+            rng=np.random.default_rng(seed),
         )
     totals = np.clip(np.asarray(paths).reshape(horizon, -1)[skip:], 0.0, None).sum(axis=0)
     low, high = np.quantile(totals, BAND)

@@ -578,3 +578,85 @@ def owner_coverage(context: SkillContext, args: CoverageArgs) -> Reply:
         f"Currency: {currency}",
         data={"months": trend, "currency": currency, "sql": render_sql(context.engine, query)},
     )
+
+
+class ShowbackArgs(BaseModel):
+    """Arguments of owner_showback."""
+
+    period: str = Field("last month", description="A time phrase, as in spend_query.")
+
+
+def parse_showback_text(text: str, context: SkillContext) -> ShowbackArgs:
+    """'showback last month', 'spend by owner with shared costs split this month'."""
+    found = find_period(text, context.now.date())
+    if found is None:
+        return ShowbackArgs()
+    _, (start, end) = found
+    return ShowbackArgs(period=text[start:end].strip())
+
+
+@SKILLS.skill(
+    name="owner_showback",
+    args=ShowbackArgs,
+    parse_text=parse_showback_text,
+    command="showback",
+    examples=("showback last month", "spend by owner with shared costs split this month"),
+    triggers=(r"\b(showback|shared costs?\s+split|split\s+shared\s+costs?)\b.*",),
+)
+def owner_showback(context: SkillContext, args: ShowbackArgs) -> Reply:
+    """Spend by owner with shared costs (platform, support, data transfer) split out as configured.
+
+    Each owner's direct spend, plus its part of the shared pools (split evenly, by fixed
+    percentages or in proportion to spend, see ``spendbot owners split``); the totals add up
+    to the same total spend.
+    """
+    period = parse_period(args.period, context.now.date())
+    currency, _ = context.vocabulary.choose_currency(None)
+    query = SpendQuery(
+        period.start_datetime(), period.end_exclusive(), currency=currency, group_by=(OWNER,)
+    )
+    totals = {row.key[0]: row.amount for row in run_spend(context.engine, query)}
+    with context.engine.connect() as connection:
+        splits = allocation.list_splits(connection)
+    result = allocation.apply_splits(totals, splits)
+    total = sum(totals.values())
+    ordered = sorted(result.items(), key=lambda item: -item[1]["total"])
+    rows = [
+        [
+            owner,
+            round(figures["direct"], 2),
+            round(figures["shared"], 2),
+            round(figures["total"], 2),
+            f"{figures['total'] / total * 100:.1f}%" if total else "",
+        ]
+        for owner, figures in ordered
+    ]
+    pools = ", ".join(f"{split.pool} ({split.method})" for split in splits) or "none configured"
+    return Reply(
+        text=f"Showback for {period.label}: {format_money(total, currency)} across "
+        f"{sum(1 for _, f in ordered if abs(f['total']) >= 0.005)} owners. Shared pools: {pools}.",
+        table=Table(
+            ["Owner", "Direct", "Shared", "Total", "Share"], rows, frozenset({1, 2, 3}), currency
+        ),
+        context=f"Metric: EffectiveCost (amortized) · Period: {period.start:%Y-%m-%d} to "
+        f"{period.end:%Y-%m-%d} · Currency: {currency}",
+        data={
+            "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
+            "currency": currency,
+            "total": round(total, 6),
+            "owners": {
+                owner: {key: round(value, 6) for key, value in figures.items()}
+                for owner, figures in ordered
+            },
+            "splits": [
+                {
+                    "pool": s.pool,
+                    "method": s.method,
+                    "owners": list(s.owners),
+                    "percentages": dict(s.percentages),
+                }
+                for s in splits
+            ],
+            "sql": render_sql(context.engine, query),
+        },
+    )

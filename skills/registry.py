@@ -198,10 +198,6 @@ class Registry:
         """One line per skill with an example: what is shown when a message is not understood."""
         return "\n".join(f"• {skill.summary} e.g. “{skill.examples[0]}”" for skill in self)
 
-    def tools(self) -> list[dict[str, Any]]:
-        """Anthropic tool definitions for every skill."""
-        return [skill.tool_schema() for skill in self]
-
 
 def _checked_policy(
     name: str,

@@ -54,7 +54,7 @@ def spend_query(context: SkillContext, args: SpendArgs) -> Reply:
 
     Sums one cost metric of the FOCUS line items whose ChargePeriodStart falls in the period:
     EffectiveCost (amortized) unless billed, list or contracted cost is asked for. Can group by
-    provider, service, account, region, resource, SKU, day/week/month or any tag; filter on the
+    provider, service, account, region, resource, SKU, owner, day/week/month or any tag; filter on the
     same; keep the top N; compare with the previous period; restrict to GPU charges.
     """
     period = parse_period(args.period, context.now.date())

@@ -15,6 +15,7 @@ Every line item gets exactly one owner, so owner totals always sum to the ungrou
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -35,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.models import allocation_rules, cost_tags, owners
+from storage.models import allocation_rules, cost_splits, cost_tags, owners
 from storage.models import cost_line_items as items
 
 UNALLOCATED = "(unallocated)"
@@ -424,3 +425,117 @@ def resolve_recipient(
             return Recipient(owner, contact, via)
         return Recipient(owner, fallback, f"{via}; owner has no contact, fallback")
     return Recipient(None, fallback, "no owner, fallback")
+
+
+# Shared costs: one owner's spend split across others ---------------------------------------
+
+SPLIT_METHODS = ("even", "fixed", "proportional")
+
+
+@dataclass(frozen=True)
+class Split:
+    """A shared-cost pool and how it is shared.
+
+    `even` and `proportional` share among `owners` (proportional: by their own spend; with no
+    owners listed, among every other owner that has spend, unallocated excepted); `fixed` uses
+    `percentages`, which must add up to 100.
+    """
+
+    pool: str
+    method: str
+    owners: tuple[str, ...] = ()
+    percentages: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.method not in SPLIT_METHODS:
+            raise ValueError(f"a split method is one of {', '.join(SPLIT_METHODS)}")
+        if self.method == "fixed":
+            if not self.percentages or abs(sum(p for _, p in self.percentages) - 100) > 1e-9:
+                raise ValueError("fixed percentages must add up to 100")
+            if any(p < 0 for _, p in self.percentages):
+                raise ValueError("percentages cannot be negative")
+        elif self.method == "even" and not self.owners:
+            raise ValueError("an even split needs the owners to share among")
+        if self.pool in self.owners or self.pool in dict(self.percentages):
+            raise ValueError("a pool cannot share with itself")
+
+    def weights(self, totals: dict[str, float]) -> dict[str, float]:
+        """Each receiving owner's share (summing to 1), given the totals before this split."""
+        if self.method == "fixed":
+            return {owner: pct / 100 for owner, pct in self.percentages}
+        owners = self.owners or tuple(
+            owner
+            for owner, amount in sorted(totals.items())
+            if owner not in (self.pool, UNALLOCATED) and amount > 0
+        )
+        if self.method == "proportional":
+            base = {owner: max(totals.get(owner, 0.0), 0.0) for owner in owners}
+            whole = sum(base.values())
+            if whole > 0:
+                return {owner: amount / whole for owner, amount in base.items()}
+        return {owner: 1 / len(owners) for owner in owners} if owners else {}
+
+
+def apply_splits(totals: dict[str, float], splits: list[Split]) -> dict[str, dict[str, float]]:
+    """Owner totals with shared pools split out: ``{owner: {"direct", "shared", "total"}}``.
+
+    Splits apply in order, each on the totals left by the ones before. A pool's whole amount is
+    handed out (the last receiver takes the rounding remainder), so the totals always add up to
+    the same sum; a pool with nobody to share among keeps its spend.
+    """
+    current = dict(totals)
+    shared: dict[str, float] = {}
+    for split in splits:
+        amount = current.get(split.pool, 0.0)
+        weights = {o: w for o, w in split.weights(current).items() if w > 0}
+        if not amount or not weights:
+            continue
+        receivers = list(weights)
+        given = 0.0
+        for index, owner in enumerate(receivers):
+            part = amount - given if index == len(receivers) - 1 else amount * weights[owner]
+            given += part
+            current[owner] = current.get(owner, 0.0) + part
+            shared[owner] = shared.get(owner, 0.0) + part
+        current[split.pool] = 0.0
+        shared[split.pool] = shared.get(split.pool, 0.0) - amount
+    return {
+        owner: {
+            "direct": totals.get(owner, 0.0),
+            "shared": shared.get(owner, 0.0),
+            "total": current[owner],
+        }
+        for owner in current
+    }
+
+
+def list_splits(connection: Connection) -> list[Split]:
+    """Every split, in the order they were set."""
+    rows = connection.execute(select(cost_splits).order_by(cost_splits.c.id)).all()
+    found = []
+    for row in rows:
+        shares = json.loads(row.shares_json)
+        found.append(
+            Split(
+                row.pool,
+                row.method,
+                tuple(shares) if isinstance(shares, list) else (),
+                tuple(shares.items()) if isinstance(shares, dict) else (),
+            )
+        )
+    return found
+
+
+def set_split(connection: Connection, split: Split, *, by: str, at: datetime) -> None:
+    """Set (or replace) how a pool is shared."""
+    shares = dict(split.percentages) if split.method == "fixed" else list(split.owners)
+    connection.execute(delete(cost_splits).where(cost_splits.c.pool == split.pool))
+    connection.execute(
+        insert(cost_splits).values(
+            pool=split.pool,
+            method=split.method,
+            shares_json=json.dumps(shares),
+            created_by=by,
+            created_at=at,
+        )
+    )

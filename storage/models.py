@@ -323,3 +323,17 @@ budget_alerts = Table(
     UniqueConstraint("budget_id", "period_start", "kind", "percent"),
 )
 """A budget threshold that fired for one period."""
+
+cost_splits = Table(
+    "cost_splits",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    # The owner whose spend is shared out, e.g. "platform" or "support".
+    Column("pool", String(200), nullable=False, unique=True),
+    Column("method", String(20), nullable=False),
+    # Owners to share among: ["a", "b"] (even, proportional) or {"a": 60, "b": 40} (fixed).
+    Column("shares_json", Text(), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+)
+"""A shared cost: one owner's spend split across others, evenly, by percentages or by spend."""

@@ -283,7 +283,7 @@ def test_assign_phrases(sqlite_engine: Engine, message: str, criteria: dict) -> 
 def test_the_migration_matches_the_models_and_downgrades(engine: Engine) -> None:
     with engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    mine = ("owners", "allocation_rules", "budgets", "budget_alerts")
+    mine = ("owners", "allocation_rules", "cost_splits", "budgets", "budget_alerts")
     pattern = re.compile(rf"['<]({'|'.join(mine)})['>]|ix_({'|'.join(mine)})_")
     assert [diff for diff in diffs if pattern.search(repr(diff))] == []
     config = _alembic_config(engine)
@@ -367,3 +367,97 @@ def test_owner_groups_always_sum_to_the_total(
     some = sorted(owners)[0]
     only = run_spend(store, SpendQuery(start, end, filters=(Filter(OWNER, (some,)),)))[0]
     assert only.amount == pytest.approx(owners[some], abs=1e-6)
+
+
+# Shared costs -------------------------------------------------------------------------------
+
+amounts = st.floats(min_value=-1e3, max_value=1e7, allow_nan=False, allow_infinity=False)
+owner_names = st.sampled_from(["a", "b", "c", "d", "pool", UNALLOCATED])
+
+
+@st.composite
+def split_strategy(draw: st.DrawFn) -> allocation.Split:
+    pool = draw(st.sampled_from(["pool", "a", "d"]))
+    others = [name for name in ("a", "b", "c", "d") if name != pool]
+    method = draw(st.sampled_from(allocation.SPLIT_METHODS))
+    chosen = draw(st.lists(st.sampled_from(others), unique=True, min_size=1))
+    if method == "fixed":
+        cuts = sorted(
+            draw(st.lists(st.integers(0, 100), min_size=len(chosen) - 1, max_size=len(chosen) - 1))
+        )
+        edges = [0, *cuts, 100]
+        return allocation.Split(
+            pool,
+            method,
+            percentages=tuple(
+                (owner, float(edges[i + 1] - edges[i])) for i, owner in enumerate(chosen)
+            ),
+        )
+    listed = () if method == "proportional" and draw(st.booleans()) else tuple(chosen)
+    return allocation.Split(pool, method, owners=listed)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    totals=st.dictionaries(owner_names, amounts, max_size=6),
+    splits=st.lists(split_strategy(), max_size=3),
+)
+def test_splits_never_lose_or_double_count_spend(totals: dict, splits: list) -> None:
+    result = allocation.apply_splits(totals, splits)
+    assert sum(f["total"] for f in result.values()) == pytest.approx(sum(totals.values()), abs=1e-3)
+    assert sum(f["shared"] for f in result.values()) == pytest.approx(0.0, abs=1e-3)
+    for owner, figures in result.items():
+        assert figures["direct"] + figures["shared"] == pytest.approx(figures["total"], abs=1e-3)
+        assert figures["direct"] == totals.get(owner, 0.0)
+
+
+def test_fixed_even_and_proportional_splits() -> None:
+    totals = {"platform": 1000.0, "research": 3000.0, "search": 1000.0, UNALLOCATED: 50.0}
+    fixed = allocation.apply_splits(
+        totals,
+        [allocation.Split("platform", "fixed", percentages=(("research", 60.0), ("search", 40.0)))],
+    )
+    assert {k: v["total"] for k, v in fixed.items()} == {
+        "platform": 0.0,
+        "research": 3600.0,
+        "search": 1400.0,
+        UNALLOCATED: 50.0,
+    }
+    even = allocation.apply_splits(
+        totals, [allocation.Split("platform", "even", ("research", "search"))]
+    )
+    assert even["research"]["shared"] == even["search"]["shared"] == 500.0
+    by_spend = allocation.apply_splits(totals, [allocation.Split("platform", "proportional")])
+    assert by_spend["research"]["shared"] == pytest.approx(750.0)
+    assert by_spend["search"]["shared"] == pytest.approx(250.0)
+    assert by_spend[UNALLOCATED]["shared"] == 0.0
+    with pytest.raises(ValueError, match="add up to 100"):
+        allocation.Split("platform", "fixed", percentages=(("research", 60.0),))
+
+
+def test_showback_splits_a_shared_pool_and_keeps_the_total(assistant: Assistant) -> None:
+    assign(assistant, owner="platform", service="AWS Data Transfer", override=True)
+    with assistant.engine.begin() as connection:
+        allocation.set_split(
+            connection, allocation.Split("platform", "proportional"), by="t", at=NOW
+        )
+    answer = assistant.ask("showback last month", "x")
+    assert answer.tool_calls[0]["name"] == "owner_showback"
+    data = answer.reply.data
+    want = expected_by_owner(
+        [{"owner": "platform", "service": "AWS Data Transfer", "override": True}], *OCTOBER
+    )
+    pool = want.pop("platform")
+    receivers = {k: v for k, v in want.items() if k != UNALLOCATED and v > 0}
+    base = sum(receivers.values())
+    for owner, amount in receivers.items():
+        assert data["owners"][owner]["direct"] == pytest.approx(amount, abs=1e-5)
+        assert data["owners"][owner]["total"] == pytest.approx(
+            amount + pool * amount / base, abs=1e-5
+        )
+    assert data["owners"]["platform"]["total"] == pytest.approx(0.0, abs=1e-9)
+    assert data["owners"][UNALLOCATED]["total"] == pytest.approx(want[UNALLOCATED], abs=1e-5)
+    assert sum(f["total"] for f in data["owners"].values()) == pytest.approx(
+        data["total"], abs=1e-6
+    )
+    assert data["total"] == pytest.approx(pool + sum(want.values()), abs=1e-6)

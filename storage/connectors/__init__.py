@@ -110,5 +110,5 @@ def sync_source(
         report = IngestReport(files=[source])
         notes.append("no rows: the store was left as it was")
     else:
-        report = ingest_frame(engine, frame, source, now=now)
+        report = ingest_frame(engine, frame, source)  # loaded_at: the real clock
     return SyncResult(name, window, report, time.monotonic() - started, notes)

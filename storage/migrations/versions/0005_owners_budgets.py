@@ -1,4 +1,4 @@
-"""Owners, allocation rules (virtual tags), budgets and the thresholds they fired.
+"""Owners, allocation rules (virtual tags), shared-cost splits, budgets and fired thresholds.
 
 Revision ID: 0005
 Revises: 0004
@@ -48,6 +48,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_allocation_rules")),
     )
     op.create_table(
+        "cost_splits",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("pool", sa.String(length=200), nullable=False),
+        sa.Column("method", sa.String(length=20), nullable=False),
+        sa.Column("shares_json", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cost_splits")),
+        sa.UniqueConstraint("pool", name=op.f("uq_cost_splits_pool")),
+    )
+    op.create_table(
         "budgets",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("scope", sa.String(length=200), nullable=False),
@@ -89,5 +100,6 @@ def downgrade() -> None:
     """Revert this revision."""
     op.drop_table("budget_alerts")
     op.drop_table("budgets")
+    op.drop_table("cost_splits")
     op.drop_table("allocation_rules")
     op.drop_table("owners")
