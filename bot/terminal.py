@@ -53,7 +53,7 @@ def print_pending(console: Console, assistant: Assistant) -> None:
             highlight=False,
             markup=False,
         )
-    console.print("Type 'approve ID' or 'deny ID [reason]' to decide.", style="dim")
+    console.print("Type 'approve ID' or 'deny ID [reason]' to decide.", style="dim", markup=False)
     console.print()
 
 
