@@ -16,8 +16,9 @@ from skills.periods import Period, find_period, parse_period
 from skills.registry import SKILLS, SkillContext
 from skills.replies import Reply, Table
 from skills.spend_args import resolve_dimension
+from storage.allocation import UNALLOCATED
 from storage.cost_series import TEAM_TAG
-from storage.costs import NONE_LABEL, Filter, SpendQuery, run_spend
+from storage.costs import NONE_LABEL, OWNER, Filter, SpendQuery, run_spend
 from storage.focus import METRIC_LABELS
 
 MOVERS = (("service", "Service"), (TEAM_TAG, "Team"), ("resource", "Resource"))
@@ -146,7 +147,7 @@ def digest_show(context: SkillContext, args: DigestShowArgs) -> Reply:
     Covers the last full ISO week (Monday to Sunday, UTC) unless another period is asked for,
     compared with the period just before, in EffectiveCost (amortized, all charges, as the
     spend skill counts them). Top movers are the services, teams and resources whose spend
-    changed most; unallocated spend is spend without a team tag; open anomalies are the
+    changed most; unallocated spend is spend no owner tag or allocation rule claims; open anomalies are the
     anomaly detector's alerts still active in the period. The chart shows the last 8 weeks by
     the largest services. Can be scoped to one team, provider, service or sub account.
     """
@@ -185,7 +186,8 @@ def digest_show(context: SkillContext, args: DigestShowArgs) -> Reply:
         movers[dimension.removeprefix("tag:")] = _movers(now_rows, before_rows)
     unallocated = None
     if not team_scope:
-        amount = spend(period, (TEAM_TAG,)).get(NONE_LABEL, 0.0)
+        # The same owner resolution as "spend by owner": tag, then allocation rules, then defaults.
+        amount = spend(period, (OWNER,)).get(UNALLOCATED, 0.0)
         unallocated = {
             "amount": round(amount, 6),
             "share_pct": _rounded(amount / total * 100) if total else None,
@@ -296,7 +298,7 @@ def _digest_reply(
     elif unallocated is not None:
         share = unallocated["share_pct"]
         lines.append(
-            f"Unallocated (no team tag): {money(unallocated['amount'])}"
+            f"Unallocated (no owner tag or allocation rule): {money(unallocated['amount'])}"
             + (f" ({share:.1f}% of spend)." if share is not None else ".")
         )
     if anomalies:

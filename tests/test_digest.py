@@ -10,11 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from matplotlib.image import imread
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.pipeline import Assistant
 from skills.catalog import load_skills
+from storage import allocation
 from storage.database import open_database
 from storage.demo import generate_demo_focus
 from storage.ingest import ingest_frame
@@ -93,7 +95,22 @@ def test_unallocated_spend_and_share(everything) -> None:
     assert unallocated["share_pct"] == pytest.approx(
         untagged / week["EffectiveCost"].sum() * 100, abs=0.01
     )
-    assert "Unallocated (no team tag)" in everything.text
+    assert "Unallocated (no owner tag or allocation rule)" in everything.text
+
+
+def test_allocation_rules_shrink_unallocated_spend(sqlite_engine: Engine) -> None:
+    ingest_frame(sqlite_engine, FRAME.drop(columns=["day", "team"]), "demo")
+    with sqlite_engine.begin() as connection:
+        allocation.add_rule(
+            connection, owner="platform", criteria={"service": "AWS Data Transfer"}, by="t", at=NOW
+        )
+    reply = make_assistant(sqlite_engine, NOW).execute(DIGEST, {}, "test:user")
+    week = within(FRAME, WEEK)
+    untagged = week[week["team"].isna()]
+    claimed = untagged[untagged["ServiceName"] == "AWS Data Transfer"]["EffectiveCost"].sum()
+    assert claimed > 0
+    expected = untagged["EffectiveCost"].sum() - claimed
+    assert reply.data["unallocated"]["amount"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_open_anomalies_are_the_planted_ones(everything) -> None:
