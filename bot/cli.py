@@ -135,10 +135,12 @@ def ask(
     sql: Annotated[
         bool, typer.Option("--sql", help="Also print the SQL behind the figures.")
     ] = False,
-    user: Annotated[str, typer.Option("--as", help="Who is asking.")] = "terminal",
+    user: Annotated[
+        str, typer.Option("--as", help="Who is asking: a name, or slack:U123 / teams:<id>.")
+    ] = "terminal",
 ) -> None:
     """Answer one question and exit (non-zero when it could not be answered)."""
-    answer = _assistant(Settings()).ask(question, f"terminal:{user}")
+    answer = _assistant(Settings()).ask(question, _identity(user))
     if as_json:
         print(_answer_json(answer))
     else:
@@ -150,9 +152,13 @@ def ask(
 
 
 @app.command()
-def chat(user: Annotated[str, typer.Option("--as", help="Who is asking.")] = "terminal") -> None:
+def chat(
+    user: Annotated[
+        str, typer.Option("--as", help="Who is asking: a name, or slack:U123 / teams:<id>.")
+    ] = "terminal",
+) -> None:
     """Chat in the terminal; with piped input, answer each line and exit."""
-    run_chat(_assistant(Settings()), console, f"terminal:{user}", interactive=sys.stdin.isatty())
+    run_chat(_assistant(Settings()), console, _identity(user), interactive=sys.stdin.isatty())
 
 
 @app.command()

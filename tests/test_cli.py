@@ -124,3 +124,13 @@ def test_demo_data_loads_and_answers(tmp_path: Path) -> None:
     assert answer["data"]["total"] == pytest.approx(
         pd.to_numeric(last_week["EffectiveCost"]).sum(), abs=0.01
     )
+
+
+def test_ask_as_takes_full_identities_and_refuses_bad_ones(tmp_path: Path) -> None:
+    assert spendbot(tmp_path, "roles", "grant", "slack:U1", "admin").returncode == 0
+    result = spendbot(tmp_path, "ask", "--json", "--as", "slack:u1", "grant finops to terminal:bob")
+    answer = json.loads(result.stdout)
+    assert answer["data"]["action"]["requested_by"] == "slack:U1"
+    bad = spendbot(tmp_path, "ask", "--as", "bad id!", "help")
+    assert bad.returncode == 2
+    assert "is not an identity I know" in bad.stderr
