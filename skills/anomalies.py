@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from skills.detection import Alert, Detection, DetectorParams, detect
 from skills.money import format_money
-from skills.periods import Period, find_period, parse_period
+from skills.periods import Period, parse_period, take_period
 from skills.registry import SKILLS, SkillContext
 from skills.replies import Reply, Table
 from storage.cost_series import TEAM_TAG
@@ -62,11 +62,9 @@ def run_detection(
 def parse_anomaly_text(text: str, context: SkillContext) -> AnomalyListArgs:
     """Anomaly arguments from chat: a period, a team, a minimum amount."""
     values: dict = {}
-    found = find_period(text, context.now.date())
-    if found:
-        _, (start, end) = found
-        values["period"] = text[start:end].strip()
-        text = text[:start] + " " * (end - start) + text[end:]
+    phrase, text = take_period(text, context.now.date())
+    if phrase:
+        values["period"] = phrase
     if amount := AMOUNT.search(text):
         number = float(amount.group(1).replace(",", ""))
         values["min_impact"] = number * (1000 if amount.group(2) else 1)

@@ -12,7 +12,7 @@ from skills.charts import stacked_weeks_png
 from skills.detection import Alert, DetectorParams
 from skills.errors import UserError
 from skills.money import format_change, format_money, percent_change
-from skills.periods import Period, find_period, parse_period
+from skills.periods import Period, parse_period, take_period
 from skills.registry import SKILLS, SkillContext
 from skills.replies import Reply, Table
 from skills.spend_args import resolve_dimension
@@ -56,11 +56,9 @@ class DigestShowArgs(BaseModel):
 def parse_digest_text(text: str, context: SkillContext) -> DigestShowArgs:
     """Digest arguments from chat: a period and a scope ('for team research', 'team=search')."""
     values: dict = {}
-    found = find_period(text, context.now.date())
-    if found:
-        _, (start, end) = found
-        values["period"] = text[start:end].strip()
-        text = text[:start] + " " * (end - start) + text[end:]
+    phrase, text = take_period(text, context.now.date())
+    if phrase:
+        values["period"] = phrase
     scope: dict[str, str] = {}
     for match in SCOPE_WORDS.finditer(text):
         if match.group(3):

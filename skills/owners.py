@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from skills.errors import UserError
 from skills.money import format_money
-from skills.periods import find_period, parse_period
+from skills.periods import parse_period, take_period
 from skills.registry import SKILLS, ActionPlan, ApprovalPolicy, SkillContext
 from skills.replies import Reply, Table
 from skills.spend_args import resolve_dimension
@@ -434,11 +434,8 @@ class UnallocatedArgs(BaseModel):
 
 def parse_unallocated_text(text: str, context: SkillContext) -> UnallocatedArgs:
     """'show unallocated spend last month'."""
-    found = find_period(text, context.now.date())
-    if found is None:
-        return UnallocatedArgs()
-    _, (start, end) = found
-    return UnallocatedArgs(period=text[start:end].strip())
+    phrase, _ = take_period(text, context.now.date())
+    return UnallocatedArgs(period=phrase) if phrase else UnallocatedArgs()
 
 
 @SKILLS.skill(
@@ -588,11 +585,8 @@ class ShowbackArgs(BaseModel):
 
 def parse_showback_text(text: str, context: SkillContext) -> ShowbackArgs:
     """'showback last month', 'spend by owner with shared costs split this month'."""
-    found = find_period(text, context.now.date())
-    if found is None:
-        return ShowbackArgs()
-    _, (start, end) = found
-    return ShowbackArgs(period=text[start:end].strip())
+    phrase, _ = take_period(text, context.now.date())
+    return ShowbackArgs(period=phrase) if phrase else ShowbackArgs()
 
 
 @SKILLS.skill(

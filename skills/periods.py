@@ -133,6 +133,19 @@ def _from_index(index: int, unit: Unit) -> date:
     return date.fromordinal(index)
 
 
+def take_period(text: str, today: date) -> tuple[str | None, str]:
+    """The time phrase in a message and the message with that phrase blanked out.
+
+    Skills keep the phrase itself as their ``period`` argument (it parses back to the same
+    period) and read their other arguments from what is left.
+    """
+    found = find_period(text, today)
+    if found is None:
+        return None, text
+    _, (start, end) = found
+    return text[start:end].strip(), text[:start] + " " * (end - start) + text[end:]
+
+
 def _unit_start(day: date, unit: Unit) -> date:
     return _from_index(_index(day, unit), unit)
 

@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from skills.errors import UserError
-from skills.periods import PeriodError, find_period, parse_period
+from skills.periods import PeriodError, parse_period, take_period
 from skills.spend_args import SpendArgs, resolve_dimension
 
 if TYPE_CHECKING:
@@ -154,11 +154,9 @@ def _next_group(
 def parse_spend_text(text: str, context: SkillContext) -> SpendArgs:
     """Spend arguments for a chat message; raises UserError for words it cannot place."""
     values: dict = {}
-    found = find_period(text, context.now.date())
-    if found:
-        _, (start, end) = found
-        values["period"] = text[start:end].strip()
-        text = _blank(text, start, end)
+    phrase, text = take_period(text, context.now.date())
+    if phrase:
+        values["period"] = phrase
     elif future := FUTURE.search(text):
         # A future period is refused rather than silently answered for the default period.
         today = context.now.date()
