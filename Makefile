@@ -33,12 +33,22 @@ demo: $(BIN)/spendbot
 test: $(VENV)/.test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 clean:
 	rm -rf $(VENV) spendbot-demo.db .pytest_cache .ruff_cache
 
 BENCH_ROWS ?= 1000000
+BENCH_GROWTH_ROWS ?= 100000 1000000
+BENCH_SERIES ?= 10000
 bench: $(VENV)/.test-deps
 	$(BIN)/python -m bench.ingest --rows $(BENCH_ROWS) --postgres auto
-	$(BIN)/python -m bench.queries --rows $(BENCH_ROWS) --postgres auto
+	$(BIN)/python -m bench.queries --rows $(BENCH_ROWS) --postgres auto --backends pandas,sqlite,duckdb
+	$(BIN)/python -m bench.growth --rows $(BENCH_GROWTH_ROWS)
+	$(BIN)/python -m bench.anomalies --series $(BENCH_SERIES) --days 180
+	$(BIN)/python -m bench.ack --concurrency 100 --rounds 5
+
+# The Teams app package to upload (Apps > Manage your apps > Upload an app); set MICROSOFT_APP_ID.
+.PHONY: teams-package
+teams-package: $(BIN)/spendbot
+	$(BIN)/spendbot teams-package --out dist/spendbot-teams.zip

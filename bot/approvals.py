@@ -114,6 +114,13 @@ class Approvals:
         assert skill.plan is not None and skill.policy is not None and skill.permission
         context = self.context(user)
         plan = skill.plan(context, args)
+        if plan.preview_only:
+            return Reply(
+                text=plan.summary,
+                table=targets_table(list(plan.targets)),
+                context=plan.impact or None,
+                data={"preview": True, "targets": list(plan.targets)},
+            )
         policy = skill.policy
         now = context.now
         args_json = args.model_dump_json()

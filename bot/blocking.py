@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +19,10 @@ class Blocking:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spendbot-work")
 
     async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `function` in the pool and await its result without blocking the loop."""
+        """Run `function` in the pool, in the caller's context (request id), without blocking."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, functools.partial(function, *args, **kwargs))
+        call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
+        return await loop.run_in_executor(self.pool, call)
 
     def close(self) -> None:
         """Stop taking work; running calls finish in their threads."""

@@ -20,6 +20,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from bot.logging_setup import LogFormat, configure_logging
 from bot.pipeline import Answer, Assistant
 from bot.render_text import render_plain
 from bot.settings import Settings
@@ -169,16 +170,16 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Port to bind (default SPENDBOT_PORT or 3978).")
     ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(help="json or text log lines (default: json unless stderr is a terminal)."),
+    ] = None,
 ) -> None:
-    """Serve Slack (/slack/events, or Socket Mode with SLACK_APP_TOKEN) and /healthz."""
-    import logging
-
+    """Serve Slack (/slack/events or Socket Mode), Teams (/api/messages), /healthz, /metrics."""
     from bot.server import serve as run_server  # the web stack loads only for this command
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = Settings()
+    configure_logging(settings, log_format or ("text" if sys.stderr.isatty() else "json"))
     bind_host, bind_port = host or settings.host, settings.port if port is None else port
     errors.print(f"spendbot serving on http://{bind_host}:{bind_port} (Ctrl-C stops it)")
     run_server(settings, _assistant(settings), bind_host, bind_port)
@@ -517,7 +518,8 @@ def sync(
     source: Annotated[
         str | None,
         typer.Argument(
-            help="openai, anthropic, aws-exports or aws-cost-explorer (default: every configured one)."
+            help="openai, anthropic, aws-exports, aws-cost-explorer, gcp-exports, azure-exports"
+            " or onprem-gpus (default: every configured one)."
         ),
     ] = None,
     months: Annotated[
@@ -582,3 +584,26 @@ from bot.cli_owners import budgets_app, owners_app  # noqa: E402
 
 app.add_typer(budgets_app, name="budgets")
 app.add_typer(owners_app, name="owners")
+
+# Unit economics (bot/cli_units.py) ------------------------------------------------------------
+
+from bot.cli_units import ingest_metric  # noqa: E402
+
+app.command("ingest-metric")(ingest_metric)
+
+from bot.cli_teams import teams_package, teams_post  # noqa: E402
+
+app.command("teams-package")(teams_package)
+app.command("teams-post")(teams_post)
+
+# The GPU agent (bot/cli_gpus.py) --------------------------------------------------------------
+
+from bot.cli_gpus import agent  # noqa: E402
+
+app.command("agent")(agent)
+
+# Schedules (bot/cli_schedules.py) -------------------------------------------------------------
+
+from bot.cli_schedules import schedules_app  # noqa: E402
+
+app.add_typer(schedules_app, name="schedules")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -11,12 +12,14 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
 from bot.approvals import Approvals
+from bot.observer import Observer
 from bot.router import route
 from bot.settings import Settings
 from skills.errors import UserError
 from skills.registry import Registry, Skill, SkillContext
 from skills.replies import Reply
 from skills.vocabulary import Vocabulary
+from storage.engines import open_cost_engine
 
 if TYPE_CHECKING:
     from bot.llm import LLMAgent
@@ -32,6 +35,15 @@ class Answer:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _outcome(reply: Reply) -> str:
+    """How a skill call ended, for metrics: ok, pending (needs approval), error or incident."""
+    if "incident" in reply.data:
+        return "incident"
+    if reply.data.get("needs_approval"):
+        return "pending"
+    return "error" if reply.is_error else "ok"
+
+
 def _validation_message(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "arguments"
@@ -41,11 +53,19 @@ def _validation_message(error: ValidationError) -> str:
 class Assistant:
     """Answers messages through the skills; one per process, shared by every transport."""
 
-    def __init__(self, settings: Settings, engine: Engine, registry: Registry) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        registry: Registry,
+        observer: Observer | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.registry = registry
-        self.vocabulary = Vocabulary(engine)
+        self.observer = observer or Observer()
+        self.cost_engine = open_cost_engine(settings.cost_engine, settings.focus_path)
+        self.vocabulary = Vocabulary(self.cost_engine or engine)
         self.approvals = Approvals(engine, registry, settings.current_time, self.context)
         self.llm: LLMAgent | None = None
         if settings.anthropic_api_key is not None:
@@ -55,7 +75,14 @@ class Assistant:
 
     def context(self, user: str) -> SkillContext:
         """The context a skill runs in for `user`, at the current (or pinned) time."""
-        return SkillContext(self.engine, self.settings.current_time(), user, self.vocabulary)
+        return SkillContext(
+            self.engine,
+            self.settings.current_time(),
+            user,
+            self.vocabulary,
+            settings=self.settings,
+            cost_engine=self.cost_engine,
+        )
 
     def execute(
         self,
@@ -66,7 +93,7 @@ class Assistant:
         groups: tuple[str, ...] = (),
         request_key: str | None = None,
     ) -> Reply:
-        """Validate and run one skill call; errors become replies, never exceptions.
+        """Validate and run one skill call, reporting it to the observer; never raises.
 
         A read skill runs. A write or destructive one goes through `Approvals.call`: it runs
         for a holder of its role when its policy needs no approval, is refused, or becomes a
@@ -74,6 +101,19 @@ class Assistant:
         user's group identities where the transport knows them; `request_key` (a transport's
         event id) makes a retried request find its first action.
         """
+        started = time.perf_counter()
+        reply = self._execute(skill, args, user, groups, request_key)
+        self.observer.skill_ran(skill.name, _outcome(reply), time.perf_counter() - started)
+        return reply
+
+    def _execute(
+        self,
+        skill: Skill,
+        args: BaseModel | dict[str, Any],
+        user: str,
+        groups: tuple[str, ...],
+        request_key: str | None,
+    ) -> Reply:
         try:
             model = (
                 args
@@ -128,7 +168,10 @@ class Assistant:
         when no key is set, go through the offline router.
         """
         if self.llm is not None and not command:
-            return self.llm.ask(text, user, conversation)
+            answer = self.llm.ask(text, user, conversation)
+            if "llm" in answer.reply.data:
+                self.observer.llm_used(answer.reply.data["llm"])
+            return answer
         return self.ask_offline(text, user, command=command)
 
     def ask_offline(self, text: str, user: str, *, command: bool = False) -> Answer:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +17,14 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="sqlite:///spendbot.db",
         description="Any SQLAlchemy URL; the default is a SQLite file in the working directory.",
+    )
+    cost_engine: Literal["store", "duckdb", "spark"] = Field(
+        default="store",
+        description="Where spend questions run: the store, or FOCUS Parquet in place (duckdb, spark).",
+    )
+    focus_path: str | None = Field(
+        default=None,
+        description="FOCUS Parquet for the duckdb/spark cost engines: a folder, file, glob or s3:// URL.",
     )
     now: datetime | None = Field(
         default=None,
@@ -43,6 +51,10 @@ class Settings(BaseSettings):
         description="Retries of a request on 408/409/429/5xx/529 and connection errors.",
     )
 
+    scheduler: bool = Field(
+        default=True,
+        description="on|off: whether `spendbot serve` runs scheduled digests, scans and checks.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `spendbot serve` binds.")
     port: int = Field(default=3978, ge=0, le=65535, description="Port `spendbot serve` binds.")
     slack_bot_token: SecretStr | None = Field(
@@ -71,6 +83,28 @@ class Settings(BaseSettings):
     slack_teams: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Comma-separated workspace (team) ids the bot answers; empty: any.",
+    )
+    microsoft_app_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MICROSOFT_APP_ID", "SPENDBOT_MICROSOFT_APP_ID"),
+        description="Teams bot's app id; unset: /api/messages takes unauthenticated loopback calls.",
+    )
+    microsoft_app_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MICROSOFT_APP_PASSWORD", "SPENDBOT_MICROSOFT_APP_PASSWORD"),
+        description="Client secret of the Teams bot's app registration.",
+    )
+    microsoft_app_tenant_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "MICROSOFT_APP_TENANT_ID", "SPENDBOT_MICROSOFT_APP_TENANT_ID"
+        ),
+        description="Entra ID tenant of a SingleTenant bot.",
+    )
+    microsoft_app_type: str = Field(
+        default="MultiTenant",
+        validation_alias=AliasChoices("MICROSOFT_APP_TYPE", "SPENDBOT_MICROSOFT_APP_TYPE"),
+        description="MultiTenant or SingleTenant (then the tenant id is required).",
     )
     link_domains: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
@@ -114,6 +148,30 @@ class Settings(BaseSettings):
     aws_billing_account_id: str | None = Field(
         default=None, description="Payer account id for Cost Explorer rows; default: the caller's."
     )
+    gcp_export_folder: str | None = Field(
+        default=None,
+        description="Folder (or gcsfuse mount) the GCP FOCUS view is exported to: gcp-exports.",
+    )
+    azure_export_folder: str | None = Field(
+        default=None,
+        description="Folder (or blobfuse2 mount) of an Azure FOCUS cost export: azure-exports.",
+    )
+    onprem_gpus: bool = Field(
+        default=False, description="Price on-prem GPU time from agent samples: onprem-gpus."
+    )
+    onprem_gpu_price_table: str | None = Field(
+        default=None, description="CSV or YAML of $/GPU-hour by GPU model; default: built-in."
+    )
+    onprem_gpu_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated hosts priced as on-prem even though they have an instance id.",
+    )
+    onprem_gpu_max_gap: float = Field(
+        default=120.0, gt=0, description="Most seconds one GPU sample covers (2x agent interval)."
+    )
+    onprem_billing_account_id: str = Field(
+        default="on-prem", description="BillingAccountId of on-prem GPU rows."
+    )
     sync_months: int = Field(
         default=2, ge=1, le=24, description="Whole months each sync replaces, ending this month."
     )
@@ -124,7 +182,40 @@ class Settings(BaseSettings):
         default=0.5, ge=0, description="Base seconds of exponential backoff between retries."
     )
 
-    @field_validator("slack_channels", "slack_teams", "link_domains", mode="before")
+    # Idle GPUs (skills/gpu_*.py, `spendbot agent`).
+    gpu_aws_regions: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated AWS regions whose EC2 GPU instances are watched; empty: none.",
+    )
+    gpu_idle_threshold_pct: float = Field(
+        default=5.0, ge=0, le=100, description="A GPU below this utilization (%) counts as idle."
+    )
+    gpu_idle_window_minutes: int = Field(
+        default=60, ge=5, description="Minutes a GPU must stay idle before it is proposed."
+    )
+    gpu_keep_tag: str = Field(
+        default="spendbot:keep=true", description="KEY=VALUE tag that keeps an instance off lists."
+    )
+    gpu_hibernate: bool = Field(
+        default=False, description="Hibernate, not stop, instances configured for hibernation."
+    )
+    gpu_stop_hook: str | None = Field(
+        default=None,
+        description="Command run as `COMMAND HOST` to stop an idle on-premises GPU host.",
+    )
+    agent_tokens: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated bearer tokens GPU agents push with; unset: /api/gpu-metrics off.",
+    )
+
+    @field_validator(
+        "slack_channels",
+        "slack_teams",
+        "link_domains",
+        "gpu_aws_regions",
+        "onprem_gpu_hosts",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

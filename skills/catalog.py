@@ -11,13 +11,17 @@ SKILL_MODULES = (
     "skills.forecast",
     "skills.owners",
     "skills.budgets",
+    "skills.unit_costs",
     "skills.anomalies",
     "skills.digest",
+    "skills.schedules",
     "skills.data_status",
     "skills.actions",
     "skills.audit",
     "skills.roles",
     "skills.bot_usage",
+    "skills.gpus",
+    "skills.gpu_efficiency",
     "skills.help",
 )
 
@@ -26,4 +30,5 @@ def load_skills() -> Registry:
     """The registry with every skill registered."""
     for module in SKILL_MODULES:
         importlib.import_module(module)
+    SKILLS.order_by_module(SKILL_MODULES)
     return SKILLS

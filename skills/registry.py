@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -36,6 +36,15 @@ class SkillContext:
     vocabulary: Vocabulary
     targets: tuple[dict[str, Any], ...] | None = None
     action_id: int | None = None
+    settings: Any = None
+    """The process's `bot.settings.Settings`, for skills with configuration; None in bare tests."""
+    cost_engine: Engine | None = None
+    """FOCUS data queried in place (storage.engines) when configured; None: the store holds it."""
+
+    @property
+    def costs(self) -> Engine:
+        """The engine cost questions run on: the cost engine when set, else the store."""
+        return self.cost_engine or self.engine
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,8 @@ class ActionPlan:
     impact_amount: float | None = None
     currency: str = "USD"
     team: str | None = None
+    preview_only: bool = False
+    """Answer with this plan and create no action: a dry run, or a call with nothing to change."""
 
     def __post_init__(self) -> None:
         for target in self.targets:
@@ -185,6 +196,18 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._skills)
+
+    def order_by_module(self, modules: Sequence[str]) -> None:
+        """Put skills in the order of their modules in `modules`, declaration order within one.
+
+        The router gives ties to the skill listed first, so this order must not depend on which
+        module some other import happened to load first.
+        """
+        rank = {module: index for index, module in enumerate(modules)}
+        ordered = sorted(
+            self._skills.values(), key=lambda skill: rank.get(skill.handler.__module__, len(rank))
+        )
+        self._skills = {skill.name: skill for skill in ordered}
 
     def get(self, name: str) -> Skill | None:
         """The skill called `name`, or None."""

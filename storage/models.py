@@ -5,15 +5,19 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
     Table,
     Text,
+    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase
@@ -337,3 +341,184 @@ cost_splits = Table(
     Column("created_at", DateTime(), nullable=False),
 )
 """A shared cost: one owner's spend split across others, evenly, by percentages or by spend."""
+
+# Teams conversation references (migration 0006) ------------------------------------------------
+
+teams_conversations = Table(
+    "teams_conversations",
+    Base.metadata,
+    # The conversation id without a channel thread's ";messageid=...": a post starts a new thread.
+    Column("conversation_id", String(300), primary_key=True),
+    # "personal", "groupChat" or "channel".
+    Column("kind", String(30), nullable=False),
+    # The channel (or chat) name where Teams tells it, so a post can name its target.
+    Column("name", String(300)),
+    Column("tenant_id", String(100)),
+    Column("service_url", Text(), nullable=False),
+    # A Bot Framework ConversationReference, serialized.
+    Column("reference_json", Text(), nullable=False),
+    Column("updated_at", DateTime(), nullable=False),
+)
+"""Where the bot was installed or spoken to in Teams: proactive posts go to these conversations."""
+
+
+# GPU telemetry (migration 0007) ---------------------------------------------------------------
+
+gpu_samples = Table(
+    "gpu_samples",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    # The machine's name; with `instance_id` (e.g. an EC2 id) samples join to billing rows.
+    Column("host", String(200), nullable=False),
+    Column("instance_id", String(100), nullable=True),
+    Column("provider", String(100), nullable=True),
+    Column("gpu_index", Integer, nullable=False),
+    Column("gpu_uuid", String(100), nullable=True),
+    Column("gpu_model", String(200), nullable=True),
+    Column("sampled_at", DateTime(), nullable=False),
+    Column("utilization_pct", Float, nullable=False),
+    Column("memory_used_mb", Float, nullable=True),
+    Column("memory_total_mb", Float, nullable=True),
+    Column("power_w", Float, nullable=True),
+    Column("temperature_c", Float, nullable=True),
+    Column("process_count", Integer, nullable=False),
+    Column("processes_json", Text(), nullable=True),
+    # "nvml" (the agent), "cloudwatch", ...
+    Column("source", String(50), nullable=False),
+    Index("ix_gpu_samples_host_sampled_at", "host", "sampled_at"),
+    Index("ix_gpu_samples_instance_id_sampled_at", "instance_id", "sampled_at"),
+)
+"""One GPU's utilization, memory, power and processes at one moment."""
+
+gpu_savings = Table(
+    "gpu_savings",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("action_id", Integer, nullable=True, index=True),
+    # An EC2 instance id, or an on-premises host name.
+    Column("instance_id", String(200), nullable=False),
+    Column("provider", String(100), nullable=False),
+    Column("instance_type", String(100), nullable=True),
+    Column("region", String(100), nullable=True),
+    Column("owner", String(200), nullable=True),
+    Column("stopped_at", DateTime(), nullable=False),
+    Column("hourly_cost", Numeric(24, 10, asdecimal=False), nullable=False),
+    Column("currency", String(10), nullable=False),
+    # "billing" (the instance's own line items) or "price table".
+    Column("price_source", String(50), nullable=False),
+    UniqueConstraint("action_id", "instance_id"),
+)
+"""One executed stop of an idle GPU machine and the hourly cost it avoids while stopped."""
+
+gpu_snoozes = Table(
+    "gpu_snoozes",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("instance_id", String(200), nullable=False, index=True),
+    Column("until", DateTime(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("kept_by", String(200), nullable=False),
+    Column("kept_at", DateTime(), nullable=False),
+)
+"""An owner's word that a GPU machine is busy: never proposed or stopped before `until`."""
+
+# Scheduling, run leases and alert state (migration 0008) --------------------------------------
+
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    # APScheduler's SQLAlchemyJobStore layout, declared here so migrations own the table.
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)
+"""One scheduled job (trigger, function reference, JSON arguments), pickled by APScheduler."""
+
+job_runs = Table(
+    "job_runs",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", String(191), nullable=False),
+    # The fire time the run is for (naive UTC): every replica computes the same one.
+    Column("fire_time", DateTime(), nullable=False),
+    Column("claimed_by", String(200), nullable=False),
+    Column("claimed_at", DateTime(), nullable=False),
+    Column("finished_at", DateTime()),
+    # NULL while running, then "ok", "error" or "missed".
+    Column("outcome", String(20)),
+    Column("detail", Text()),
+    UniqueConstraint("job_id", "fire_time"),
+)
+"""A lease on one fire of one job: the replica whose insert wins runs it; the others skip it."""
+
+anomaly_alerts = Table(
+    "anomaly_alerts",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    # The series (level and its path of values) and the episode in it (kind and first day).
+    Column("series_key", String(500), nullable=False, index=True),
+    Column("cause_key", String(100), nullable=False),
+    Column("first_detected", DateTime(), nullable=False),
+    Column("last_seen", DateTime(), nullable=False),
+    Column("status", String(20), nullable=False),
+    # Where the alert was posted (slack:#alerts) and the message there, to update it in place.
+    Column("channel", String(300)),
+    Column("message_ts", String(50)),
+    Column("feedback", String(30)),
+    Column("feedback_by", String(200)),
+    Column("snoozed_until", DateTime()),
+    Column("alert_json", Text(), nullable=False),
+    UniqueConstraint("series_key", "cause_key"),
+)
+"""One anomaly alert per root cause: posted once, updated while it persists, muted by feedback."""
+
+# Connector sources' sync status (migration 0009) ----------------------------------------------
+
+connector_status = Table(
+    "connector_status",
+    Base.metadata,
+    # A name from storage.connectors.SOURCES, e.g. "aws-exports".
+    Column("source", String(50), primary_key=True),
+    Column("last_attempt_at", DateTime(), nullable=False),
+    Column("last_success_at", DateTime(), nullable=True),
+    # Rows loaded by the last successful sync.
+    Column("rows", Integer, nullable=True),
+    # Why the last attempt failed; NULL when it succeeded.
+    Column("last_error", Text(), nullable=True),
+)
+"""Each connector source's last sync attempt, last success, rows loaded and error."""
+
+# Unit-economics metrics (migration 0010) ------------------------------------------------------
+
+unit_metrics = Table(
+    "unit_metrics",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("date", Date(), nullable=False),
+    # As loaded, e.g. "inferences", "requests", "active users".
+    Column("name", String(200), nullable=False),
+    Column("value", Numeric(30, 10, asdecimal=False), nullable=False),
+    Column("loaded_at", DateTime(), nullable=False),
+    UniqueConstraint("name", "date"),
+)
+"""One day's value of a business metric that spend is divided by (cost per 1K inferences)."""
+
+budget_links = Table(
+    "budget_links",
+    Base.metadata,
+    # A budget has at most one parent: org > team > project.
+    Column(
+        "child_budget_id",
+        Integer,
+        ForeignKey("budgets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "parent_budget_id",
+        Integer,
+        ForeignKey("budgets.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+)
+"""A budget nested under another of the same period (a project's under its team's)."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import date, datetime
 
 import pytest
 from sqlalchemy import Engine
 
 from bot.router import choose_skill
-from skills.catalog import load_skills
+from skills.catalog import SKILL_MODULES, load_skills
 from skills.registry import Skill
 from storage.demo import generate_demo_focus
 from storage.ingest import ingest_frame
@@ -62,3 +64,21 @@ def test_every_example_runs_without_error(sqlite_engine: Engine, skill: Skill) -
         answer = assistant.ask(example, "test:lint")
         assert not answer.reply.is_error, (example, answer.reply.text)
         assert answer.tool_calls[0]["name"] == skill.name
+
+
+def test_skill_order_follows_the_catalog_whatever_was_imported_first() -> None:
+    """Router ties go to the first skill; importing a skill module early must not change that."""
+    script = (
+        "import skills.anomalies, skills.gpus\n"
+        "from skills.catalog import load_skills\n"
+        "print(' '.join(skill.name for skill in load_skills()))\n"
+    )
+    names = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    by_name = {skill.name: skill for skill in load_skills()}
+    modules = [by_name[name].handler.__module__ for name in names]
+    assert [SKILL_MODULES.index(module) for module in modules] == sorted(
+        SKILL_MODULES.index(module) for module in modules
+    )
+    assert names.index("spend_query") < names.index("anomaly_list")
