@@ -30,6 +30,7 @@ from bot.pipeline import Answer, Assistant
 from bot.reply_charts import chart_for
 from bot.safe_text import safe_text
 from bot.settings import Settings
+from bot.slack_alerts import add_alert_actions, with_alert_context
 from skills.replies import Reply
 from storage import actions as action_store
 from storage import slack_events
@@ -98,6 +99,7 @@ class SlackBot:
         self.app.action(render_slack.SHARE)(self._on_share)
         self.app.action(render_slack.APPROVE)(self._on_approve)
         self.app.action(render_slack.DENY)(self._on_deny)
+        add_alert_actions(self)
 
     # Gatekeeping ------------------------------------------------------------------------------
 
@@ -158,6 +160,8 @@ class SlackBot:
         channel = event["channel"]
         user = event.get("user", "")
         text = _LEADING_MENTION.sub("", event.get("text") or "").strip()
+        if thread != event["ts"]:
+            text = await self.blocking.run(with_alert_context, self, channel, thread, text)
         placeholder = await client.chat_postMessage(
             channel=channel, thread_ts=thread, text=THINKING
         )

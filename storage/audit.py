@@ -24,6 +24,7 @@ EVENTS = (
     "role_revoked",
     "allocation_changed",
     "budget_set",
+    "anomaly_feedback",
 )
 """Every kind of audit event, in the order an action usually meets them."""
 
