@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from skills.registry import SKILLS, SkillContext
 from skills.replies import Reply, Table
+from storage.connector_status import SourceStatus, source_statuses
 from storage.costs import data_coverage
 from storage.models import ingest_slices
 
@@ -25,13 +26,23 @@ def parse_data_status_text(text: str, context: SkillContext) -> DataStatusArgs:
     args=DataStatusArgs,
     parse_text=parse_data_status_text,
     command="data",
-    examples=("what data do you have?", "when was the billing data loaded?", "data freshness"),
+    examples=(
+        "what data do you have?",
+        "when was the billing data loaded?",
+        "data freshness",
+        "how fresh is the data?",
+        "when did the connectors last sync?",
+    ),
     triggers=(
         r"\b(what|which) (billing )?data\b|\bdata (status|freshness|coverage)\b|\bfreshness\b|\b(when was|last) (the )?(data|billing data)? ?(loaded|updated|ingested)\b",
+        r"\bhow (fresh|stale|old|recent|up[- ]to[- ]date) is (the |our |my )?(billing |cost )?data\b",
+        r"\b(connectors?|sources?)\b.*\b(last )?sync(ed)?\b|\bsync status\b",
     ),
 )
 def data_status(context: SkillContext, args: DataStatusArgs) -> Reply:
-    """Which billing data is loaded: providers, accounts, billing periods, rows, load times."""
+    """Which billing data is loaded and how fresh: periods, rows, load times, connector syncs."""
+    statuses = source_statuses(context.engine)
+    sources = _sources_text(statuses)
     statement = select(ingest_slices).order_by(
         ingest_slices.c.provider_name,
         ingest_slices.c.billing_account_id,
@@ -43,7 +54,8 @@ def data_status(context: SkillContext, args: DataStatusArgs) -> Reply:
     if not slices:
         return Reply(
             text="No billing data is loaded yet. Load FOCUS files with `spendbot ingest PATH`.",
-            data={"line_items": 0, "slices": []},
+            context=sources,
+            data={"line_items": 0, "slices": [], "sources": [s.as_dict() for s in statuses]},
         )
     rows = [
         [
@@ -62,7 +74,9 @@ def data_status(context: SkillContext, args: DataStatusArgs) -> Reply:
         table=Table(
             ["Provider", "Billing account", "Billing period", "Rows", "Loaded", "Source"], rows
         ),
+        context=sources,
         data={
+            "sources": [s.as_dict() for s in statuses],
             "line_items": count,
             "first_charge": first.isoformat(),
             "last_charge": last.isoformat(),
@@ -85,3 +99,24 @@ def data_status(context: SkillContext, args: DataStatusArgs) -> Reply:
             ],
         },
     )
+
+
+def _sources_text(statuses: list[SourceStatus]) -> str | None:
+    """One line per connector source: its last successful sync and rows, or its last error."""
+    if not statuses:
+        return None
+    lines = []
+    for status in statuses:
+        success = (
+            f"last synced {status.last_success_at:%Y-%m-%d %H:%M} UTC ({status.rows:,} rows)"
+            if status.last_success_at
+            else "never synced successfully"
+        )
+        failure = (
+            f"; the attempt at {status.last_attempt_at:%Y-%m-%d %H:%M} UTC failed: "
+            f"{status.last_error}"
+            if status.last_error
+            else ""
+        )
+        lines.append(f"{status.source}: {success}{failure}")
+    return "Connector syncs:\n" + "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,13 @@ def _csv_chunks(path: Path, rows: int) -> Iterator[Chunk]:
                 first_row += len(frame)
         except pd.errors.EmptyDataError:
             raise UserError(f"{path}: the file is empty", "expected a FOCUS header row") from None
-        except (pd.errors.ParserError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
+        except (
+            pd.errors.ParserError,
+            UnicodeDecodeError,
+            gzip.BadGzipFile,
+            EOFError,
+            zlib.error,
+        ) as error:
             raise UserError(f"{path}: not a readable CSV file: {error}") from None
 
 
