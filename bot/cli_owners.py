@@ -17,7 +17,7 @@ from rich.console import Console
 
 from bot.settings import Settings
 from skills.budgeting import evaluate_budgets
-from storage import allocation, audit
+from storage import allocation, audit, budget_links
 from storage import budgets as budget_store
 from storage.database import open_database
 
@@ -86,7 +86,7 @@ def budgets_check(
 @budgets_app.command("import")
 def budgets_import(
     path: Annotated[
-        Path, typer.Argument(help="CSV: scope,value,period,amount[,currency][,notify]")
+        Path, typer.Argument(help="CSV: scope,value,period,amount[,currency][,notify][,parent]")
     ],
 ) -> None:
     """Set budgets from a CSV file (replacing those with the same scope and period); audited."""
@@ -98,6 +98,7 @@ def budgets_import(
         errors.print(f"error: {error}", highlight=False, markup=False)
         raise typer.Exit(2) from None
     now, actor = settings.current_time(), _operator()
+    stored: list[tuple[budget_store.Budget, tuple[str, str] | None]] = []
     with engine.begin() as connection:
         for row in rows:
             budget, previous = budget_store.upsert(
@@ -122,6 +123,14 @@ def budgets_import(
                     "source": str(path),
                 },
             )
+            stored.append((budget, row.parent))
+        try:
+            for budget, parent in stored:
+                if parent:
+                    budget_links.link_to_scope(connection, budget, *parent)
+        except ValueError as error:
+            errors.print(f"error: {error}", highlight=False, markup=False)
+            raise typer.Exit(2) from None
     _say(f"Imported {len(rows)} budget{'s' if len(rows) != 1 else ''} from {path}.")
 
 

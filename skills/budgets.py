@@ -6,19 +6,22 @@ import re
 
 from pydantic import BaseModel, Field, field_validator
 
+from skills.budget_fixes import FixContext, find_fixes
+from skills.budget_tree import build_tree, over_allocations, tree_lines, walk
 from skills.budgeting import BudgetStatus, budget_status, burn_sentence, describe_drivers
 from skills.errors import UserError
 from skills.money import format_money
 from skills.registry import SKILLS, ActionPlan, ApprovalPolicy, SkillContext
 from skills.replies import Reply, Table
 from skills.spend_args import resolve_dimension, resolve_owner
-from storage import audit
+from storage import audit, budget_links
 from storage import budgets as store
 from storage.allocation import UNALLOCATED, owner_names
 from storage.budgets import ALL, PERIODS
 from storage.costs import DIMENSIONS, OWNER, TAG_PREFIX
 
 FINOPS = "finops"
+FIXES_SHOWN = 3
 BUDGET_POLICY = ApprovalPolicy(required=False)
 """A finops holder (for every team, or the budget's own team) sets it at once; others are refused."""
 
@@ -279,7 +282,11 @@ def budget_status_skill(context: SkillContext, args: BudgetStatusArgs) -> Reply:
     Actual spend is to yesterday (complete days); the forecast adds the expected rest of the
     period (Holt-Winters, as forecast_show); the burn date is when actual plus forecast reaches
     the budget. Overruns name their drivers: services and resources up most against the same
-    days of the previous period.
+    days of the previous period, and fixes in the budget's scope (cost anomalies to look at,
+    idle GPU machines to stop).
+
+    Nested budgets (org > team > project) show as a tree, each measured over its own scope,
+    with a warning where children's budgets add up to more than their parent's.
     """
     with context.engine.connect() as connection:
         all_budgets = store.list_budgets(connection)
@@ -290,6 +297,8 @@ def budget_status_skill(context: SkillContext, args: BudgetStatusArgs) -> Reply:
         )
     statuses = [budget_status(context.engine, budget, context.now) for budget in all_budgets]
     statuses.sort(key=lambda status: -status.forecast_pct)
+    fix_context = FixContext(context)
+    fixes = {s.budget.id: find_fixes(fix_context, s) for s in statuses}
     shown = [s for s in statuses if s.state != "on track"] if args.overrun_only else statuses
     at_risk = [s for s in statuses if s.state != "on track"]
     if args.overrun_only and not shown:
@@ -311,6 +320,13 @@ def budget_status_skill(context: SkillContext, args: BudgetStatusArgs) -> Reply:
         if status.drivers:
             line += f" Drivers: {describe_drivers(status)}."
         lines.append(line)
+        lines += [f"    ◦ Fix: {fix.text}" for fix in fixes[status.budget.id][:FIXES_SHOWN]]
+    with context.engine.connect() as connection:
+        tree = build_tree(statuses, budget_links.parents(connection))
+    warnings = [warning.describe() for warning in over_allocations(tree)]
+    if tree:
+        lines += ["Budget tree (each budget's spend is over its own scope):", *tree_lines(tree)]
+        lines += warnings
     table = Table(
         [
             "Budget",
@@ -332,5 +348,18 @@ def budget_status_skill(context: SkillContext, args: BudgetStatusArgs) -> Reply:
         table=table if shown else None,
         context="Metric: EffectiveCost (amortized) · Actual: period start to yesterday "
         "(complete days) · Forecast: Holt-Winters, weekly seasonality",
-        data={"budgets": [status.as_dict() for status in shown]},
+        data={
+            "budgets": [
+                {
+                    **status.as_dict(),
+                    "fixes": [fix.as_dict() for fix in fixes[status.budget.id]],
+                }
+                for status in shown
+            ],
+            "tree": [
+                {"id": node.status.budget.id, "label": node.status.budget.label, "depth": depth}
+                for node, depth in walk(tree)
+            ],
+            "warnings": warnings,
+        },
     )

@@ -192,16 +192,29 @@ class BudgetRow:
     amount: float
     currency: str
     notify: str | None
+    parent: tuple[str, str] | None = None
 
 
-CSV_COLUMNS = ("scope", "value", "period", "amount", "currency", "notify")
+CSV_COLUMNS = ("scope", "value", "period", "amount", "currency", "notify", "parent")
+
+
+def parse_parent(text: str) -> tuple[str, str]:
+    """A parent budget's scope as written in CSV: ``owner=research``, ``tag:team=ml``, ``*``."""
+    text = text.strip()
+    if text in (ALL, "all"):
+        return ALL, ""
+    scope, sep, value = text.partition("=")
+    if not sep or not scope.strip() or not value.strip():
+        raise ValueError(f"parent {text!r} is not scope=value (e.g. owner=research) or *")
+    return scope.strip().lower(), value.strip()
 
 
 def parse_csv(text: str, default_currency: str = "USD") -> list[BudgetRow]:
-    """Budgets from CSV with a header ``scope,value,period,amount[,currency][,notify]``.
+    """Budgets from CSV with a header ``scope,value,period,amount[,currency][,notify][,parent]``.
 
     `scope` is owner, provider, service, tag:<key> or ``*`` (all spend, empty value); amounts may
-    carry a currency sign and thousands separators. Raises ValueError naming the bad line.
+    carry a currency sign and thousands separators; `parent` nests the budget under another of
+    the same period (``owner=research``, ``*``). Raises ValueError naming the bad line.
     """
     reader = csv.DictReader(io.StringIO(text))
     missing = {"scope", "period", "amount"} - set(reader.fieldnames or ())
@@ -231,6 +244,12 @@ def parse_csv(text: str, default_currency: str = "USD") -> list[BudgetRow]:
             raise ValueError(f"line {line}: amount must be positive")
         if scope != ALL and not value:
             raise ValueError(f"line {line}: scope {scope} needs a value")
+        try:
+            parent = (
+                parse_parent(record["parent"]) if (record.get("parent") or "").strip() else None
+            )
+        except ValueError as error:
+            raise ValueError(f"line {line}: {error}") from None
         found.append(
             BudgetRow(
                 scope,
@@ -239,6 +258,7 @@ def parse_csv(text: str, default_currency: str = "USD") -> list[BudgetRow]:
                 amount,
                 ((record.get("currency") or "").strip().upper() or default_currency),
                 (record.get("notify") or "").strip() or None,
+                parent,
             )
         )
     return found
