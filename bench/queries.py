@@ -1,6 +1,10 @@
 """Query latency of typical spend questions, end to end, against a pandas group-by baseline.
 
 Usage: python -m bench.queries [--rows 1000000] [--repeat 5] [--postgres URL|auto]
+                                [--backends pandas,sqlite,duckdb,spark]
+
+The store backends (SQLite, PostgreSQL) answer from ingested tables; duckdb and spark answer
+from the same rows as one Parquet file, queried in place (storage.engines).
 """
 
 from __future__ import annotations
@@ -33,6 +37,25 @@ def _team(tags: object) -> object:
     return json.loads(tags).get("team") if isinstance(tags, str) else None
 
 
+def load_frame(csv: Path) -> pd.DataFrame:
+    """The columns the pandas baseline needs from a FOCUS CSV, with `start` and `team` derived."""
+    frame = pd.read_csv(
+        csv,
+        na_values=["NULL"],
+        usecols=[
+            "ChargePeriodStart",
+            "EffectiveCost",
+            "ProviderName",
+            "ServiceName",
+            "RegionId",
+            "Tags",
+        ],
+    )
+    frame["start"] = pd.to_datetime(frame["ChargePeriodStart"])
+    frame["team"] = frame["Tags"].map(_team)
+    return frame
+
+
 def pandas_questions(frame: pd.DataFrame) -> dict[str, Callable[[], object]]:
     """The same questions answered with pandas on a frame already in memory."""
 
@@ -62,7 +85,8 @@ def pandas_questions(frame: pd.DataFrame) -> dict[str, Callable[[], object]]:
     }
 
 
-def _timings(run: Callable[[], object], repeat: int) -> list[float]:
+def timings(run: Callable[[], object], repeat: int) -> list[float]:
+    """Seconds of `repeat` timed calls of `run`, after one untimed warm-up call."""
     run()  # warm caches (vocabulary, statement cache, page cache) before timing
     times = []
     for _ in range(repeat):
@@ -72,7 +96,8 @@ def _timings(run: Callable[[], object], repeat: int) -> list[float]:
     return times
 
 
-def _percentile(values: list[float], fraction: float) -> float:
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (`fraction` 0.5 for the median) of `values`."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
@@ -88,34 +113,38 @@ def main() -> None:
     parser.add_argument(
         "--postgres", help="also measure PostgreSQL: an empty database's URL, or auto"
     )
-    args = parser.parse_args()
-    csv, _ = write_files(args.rows, args.folder)
-    frame = pd.read_csv(
-        csv,
-        na_values=["NULL"],
-        usecols=[
-            "ChargePeriodStart",
-            "EffectiveCost",
-            "ProviderName",
-            "ServiceName",
-            "RegionId",
-            "Tags",
-        ],
+    parser.add_argument(
+        "--backends",
+        default="pandas,sqlite",
+        help="comma-separated: pandas, sqlite, duckdb, spark (PostgreSQL: --postgres)",
     )
-    frame["start"] = pd.to_datetime(frame["ChargePeriodStart"])
-    frame["team"] = frame["Tags"].map(_team)
-    backends: list[tuple[str, Callable[[str], Callable[[], object]]]] = [
-        ("pandas (in memory)", lambda question: pandas_questions(frame)[question]),
-    ]
+    args = parser.parse_args()
+    wanted = {name.strip().lower() for name in args.backends.split(",")}
+    csv, parquet = write_files(args.rows, args.folder)
+    frame = load_frame(csv)
+    backends: list[tuple[str, Callable[[str], Callable[[], object]]]] = []
+    if "pandas" in wanted:
+        backends.append(("pandas (in memory)", lambda question: pandas_questions(frame)[question]))
     with postgres_databases(args.postgres) as new_postgres:
-        urls = [("SQLite", f"sqlite:///{args.folder / f'queries-{args.rows}.db'}")]
-        (args.folder / f"queries-{args.rows}.db").unlink(missing_ok=True)
+        urls = []
+        if "sqlite" in wanted:
+            urls.append(("SQLite", f"sqlite:///{args.folder / f'queries-{args.rows}.db'}", "store"))
+            (args.folder / f"queries-{args.rows}.db").unlink(missing_ok=True)
         if new_postgres:
-            urls.append(("PostgreSQL", new_postgres()))
-        for name, url in urls:
+            urls.append(("PostgreSQL", new_postgres(), "store"))
+        for kind in ("duckdb", "spark"):
+            if kind in wanted:
+                state = args.folder / f"state-{kind}.db"
+                state.unlink(missing_ok=True)
+                urls.append((f"{kind} on Parquet", f"sqlite:///{state}", kind))
+        for name, url, kind in urls:
             engine = open_database(url)
-            ingest_files(engine, [csv])
-            assistant = Assistant(Settings(database_url=url, now=NOW), engine, load_skills())
+            if kind == "store":
+                ingest_files(engine, [csv])
+            settings = Settings(
+                database_url=url, now=NOW, cost_engine=kind, focus_path=str(parquet)
+            )
+            assistant = Assistant(settings, engine, load_skills())
             backends.append(
                 (
                     f"{name} (spendbot ask)",
@@ -130,9 +159,9 @@ def main() -> None:
         for question in pandas_questions(frame):
             cells = []
             for _, make in backends:
-                times = _timings(make(question), args.repeat)
+                times = timings(make(question), args.repeat)
                 cells.append(
-                    f"{statistics.median(times) * 1000:,.0f} / {_percentile(times, 0.95) * 1000:,.0f}"
+                    f"{statistics.median(times) * 1000:,.0f} / {percentile(times, 0.95) * 1000:,.0f}"
                 )
             print(f"| {question} | " + " | ".join(cells) + " |", flush=True)
 

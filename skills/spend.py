@@ -14,7 +14,9 @@ from skills.spend_args import (
     resolve_filters,
 )
 from skills.spend_phrases import parse_spend_text
+from storage.allocation import load_allocation
 from storage.costs import (
+    OWNER,
     Filter,
     SpendQuery,
     SpendRow,
@@ -62,6 +64,13 @@ def spend_query(context: SkillContext, args: SpendArgs) -> Reply:
     filters = resolve_filters(args.filters, args.exclude, context)
     group_by = tuple(dict.fromkeys(resolve_dimension(name, context) for name in args.group_by))
 
+    # Rules live in the store even when the line items are queried where they lie.
+    owners = (
+        load_allocation(context.engine, context.costs)
+        if OWNER in group_by or any(f.dimension == OWNER for f in filters)
+        else None
+    )
+
     def query(for_period: Period, groups: tuple[str, ...]) -> SpendQuery:
         return SpendQuery(
             start=for_period.start_datetime(),
@@ -71,17 +80,18 @@ def spend_query(context: SkillContext, args: SpendArgs) -> Reply:
             group_by=groups,
             filters=filters,
             gpu_only=args.gpu_only,
+            owners=owners,
         )
 
     total_query = query(period, ())
-    total = run_spend(context.engine, total_query)[0]
+    total = run_spend(context.costs, total_query)[0]
     previous_period = period.previous() if args.compare else None
     previous_total = (
-        run_spend(context.engine, query(previous_period, ()))[0] if previous_period else None
+        run_spend(context.costs, query(previous_period, ()))[0] if previous_period else None
     )
-    rows = run_spend(context.engine, query(period, group_by)) if group_by else []
+    rows = run_spend(context.costs, query(period, group_by)) if group_by else []
     previous_rows = (
-        {row.key: row.amount for row in run_spend(context.engine, query(previous_period, group_by))}
+        {row.key: row.amount for row in run_spend(context.costs, query(previous_period, group_by))}
         if group_by and previous_period
         else {}
     )
@@ -98,7 +108,7 @@ def spend_query(context: SkillContext, args: SpendArgs) -> Reply:
         previous_total=previous_total,
         rows=rows,
         previous_rows=previous_rows,
-        sql=render_sql(context.engine, query(period, group_by)),
+        sql=render_sql(context.costs, query(period, group_by)),
     )
 
 
@@ -133,7 +143,7 @@ def _spend_reply(
             f"Average {money(total.amount / period.days)} per day over {period.days} days."
         )
     if total.line_items == 0:
-        first, last, count = data_coverage(context.engine)
+        first, last, count = data_coverage(context.costs)
         lines.append(
             f"No line items match. The store holds {count:,} line items"
             + (

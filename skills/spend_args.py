@@ -133,7 +133,7 @@ def resolve_filters(
 
 def resolve_owner(text: str, context: SkillContext) -> str:
     """An owner as typed, matched to a known owner (tag values, rule owners, unallocated)."""
-    known = owner_names(context.engine)
+    known = owner_names(context.engine, context.costs)
     wanted = text.strip().lower()
     if wanted in ("unallocated", "none", "nobody", "no owner"):
         wanted = "(unallocated)"

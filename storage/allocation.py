@@ -242,10 +242,14 @@ def list_rules(connection: Connection) -> list[Rule]:
     return Allocation(tuple(_rule(row) for row in rows)).ordered()
 
 
-def load_allocation(engine: Engine) -> Allocation:
-    """The allocation in force: all rules, and the owner tag keys the store holds."""
+def load_allocation(engine: Engine, costs: Engine | None = None) -> Allocation:
+    """The allocation in force: all rules, and the owner tag keys the cost data holds.
+
+    `costs` is where the line items are when not in the store (storage.engines).
+    """
     with engine.connect() as connection:
         rules = tuple(list_rules(connection))
+    with (costs or engine).connect() as connection:
         present = set(
             connection.execute(
                 select(cost_tags.c.key).where(cost_tags.c.key.in_(OWNER_TAG_KEYS)).distinct()
@@ -296,12 +300,15 @@ def remove_rule(connection: Connection, rule_id: int) -> Rule | None:
     return _rule(row)
 
 
-def owner_names(engine: Engine) -> list[str]:
+def owner_names(engine: Engine, costs: Engine | None = None) -> list[str]:
     """Every owner spend can have: owner tag values, rule owners, and ``(unallocated)``."""
+    with (costs or engine).connect() as connection:
+        tagged = set(
+            connection.execute(
+                select(cost_tags.c.value).where(cost_tags.c.key.in_(OWNER_TAG_KEYS)).distinct()
+            ).scalars()
+        )
     with engine.connect() as connection:
-        tagged = connection.execute(
-            select(cost_tags.c.value).where(cost_tags.c.key.in_(OWNER_TAG_KEYS)).distinct()
-        ).scalars()
         ruled = connection.execute(select(allocation_rules.c.owner).distinct()).scalars()
         named = connection.execute(select(owners.c.name)).scalars()
         found = {*tagged, *ruled, *named}
