@@ -17,7 +17,7 @@ from bench.data import write_files
 from bench.postgres import postgres_databases
 
 
-def _measure_child(kind: str, path: Path, url: str) -> dict:
+def measure_child(kind: str, path: Path, url: str) -> dict:
     """Run one ingest in a child process; returns its rows, seconds and its own peak RSS."""
     code = (
         "import json, sys, time\n"
@@ -38,8 +38,11 @@ def _measure_child(kind: str, path: Path, url: str) -> dict:
         "    from storage.ingest import ingest_files\n"
         "    rows = ingest_files(open_database(url), [Path(path)]).rows\n"
         "seconds = time.perf_counter() - start\n"
-        "import resource\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        # VmHWM, not ru_maxrss: Linux carries the parent's peak RSS across fork and exec into
+        # ru_maxrss, so every child would report at least the parent's size.
+        "import re\n"
+        "status = Path('/proc/self/status').read_text()\n"
+        "peak = int(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1)) / 1024\n"
         "print(json.dumps({'rows': rows, 'seconds': seconds, 'peak_rss_mb': round(peak, 1)}))\n"
     )
     result = subprocess.run(
@@ -74,7 +77,7 @@ def main() -> None:
             for kind, path in (("spendbot", csv), ("spendbot", parquet), ("pandas", csv)):
                 name = f"ingest-{kind}-{path.suffix[1:]}-{args.rows}"
                 (args.folder / f"{name}.db").unlink(missing_ok=True)
-                figures = _measure_child(kind, path, url_for(name))
+                figures = measure_child(kind, path, url_for(name))
                 method = "spendbot ingest" if kind == "spendbot" else "pandas read_csv + to_sql"
                 print(
                     f"| {store} | {method} | {path.suffix[1:]} | {figures['rows']:,} | {figures['seconds']:.1f} | "

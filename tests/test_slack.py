@@ -468,7 +468,12 @@ def test_healthz_reports_database_and_migrations(fake, engine):
 
         with urllib.request.urlopen(f"{server.url}/healthz", timeout=5) as response:
             body = json.loads(response.read())
+    freshness = body.pop("freshness")
+    assert body.pop("sources") == {}
     assert body == {"status": "ok", "database": True, "migrations_current": True, "slack": True}
+    with engine.connect() as connection:
+        providers = connection.execute(text("SELECT DISTINCT provider_name FROM ingest_slices"))
+        assert set(freshness) == {row[0] for row in providers}
 
 
 # Approvals --------------------------------------------------------------------------------------
