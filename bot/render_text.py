@@ -7,10 +7,19 @@ from skills.replies import Cell, Reply, Table
 
 
 def format_cell(table: Table, index: int, value: Cell) -> str:
-    """A table cell as shown to people: money with currency and cents, the rest as text."""
+    """A table cell as shown to people: money with currency, numbers grouped, the rest as text.
+
+    Numbers other than money keep at most four decimals: 2,118,228,283 tokens, 5,145.76 hours.
+    """
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value)
     if index in table.money_columns and isinstance(value, int | float):
         return format_money(float(value), table.currency)
-    return "" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".")
+    return value
 
 
 def render_table(table: Table) -> str:
