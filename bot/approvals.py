@@ -580,6 +580,14 @@ class Approvals:
             data={"needs_approval": True, "action": action.as_dict()},
         )
 
+    def still_pending_reply(self, action_id: int) -> Reply | None:
+        """The request for `action_id` while it still waits for approvals, else None."""
+        with self.engine.connect() as connection:
+            action = store.get(connection, action_id)
+        if action is None or action.state != PENDING:
+            return None
+        return self.pending_reply(action)
+
     @staticmethod
     def _status_reply(action: Action, prefix: str = "") -> Reply:
         text = f"{prefix} Action #{action.id} {STATE_WORDS[action.state]}: {action.summary}"

@@ -50,10 +50,10 @@ def teams_post(
     engine = open_database(settings.database_url)
     reply = Assistant(settings, engine, load_skills()).ask(question, operator, command=True).reply
     try:
-        activity_id = TeamsPoster(settings, engine).post(conversation, reply)
+        message = TeamsPoster(settings, engine).post(conversation, reply)
     except LookupError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from error
     finally:
         engine.dispose()
-    typer.echo(f"posted to {conversation} (activity {activity_id})")
+    typer.echo(f"posted to {conversation} (message {message})")

@@ -2,9 +2,10 @@
 
 Figures become a FactSet (two columns) or a Table, the reply's "Metric: … · Period: …" context a
 FactSet, a chart an inline PNG (palette-reduced, so the card stays under Teams' ~28 KB message
-limit), and a pending guarded action Approve/Deny buttons whose submits carry ``verb`` and
-``action_id``. Text from skills, data or the LLM passes through `bot.safe_text`, so it links only
-to allow-listed domains.
+limit), a pending guarded action Approve/Deny buttons whose submits carry ``verb`` and
+``action_id``, and an open anomaly alert feedback buttons (``verb``, ``feedback``, ``alert_id``).
+Text from skills, data or the LLM passes through `bot.safe_text`, so it links only to allow-listed
+domains.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from PIL import Image
 from bot.render_slack import headline, pending_action
 from bot.render_text import format_cell
 from bot.safe_text import safe_text
+from skills.anomaly_alerts import FEEDBACK_LABELS
 from skills.replies import Reply, Table
+from storage.anomaly_alerts import OPEN
 
 VERSION = "1.5"
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 APPROVE = "approve"
 DENY = "deny"
+FEEDBACK = "alert_feedback"
 MAX_ROWS = 25
 MAX_TEXT = 4000
 CHART_BUDGET = 20_000
@@ -140,6 +144,18 @@ def approval_actions(action_id: int) -> list[dict[str, Any]]:
     ]
 
 
+def feedback_actions(alert_id: int) -> list[dict[str, Any]]:
+    """Expected, Planned, Not an issue, Snooze 7 days: each submit carries the alert's number."""
+    return [
+        {
+            "type": "Action.Submit",
+            "title": label,
+            "data": {"verb": FEEDBACK, "feedback": feedback, "alert_id": alert_id},
+        }
+        for feedback, label in FEEDBACK_LABELS.items()
+    ]
+
+
 def reply_card(
     reply: Reply,
     *,
@@ -151,7 +167,8 @@ def reply_card(
     """The Adaptive Card for `reply`: title, text, figures, context, chart, note, buttons.
 
     `chart` is a PNG to show under the figures; `note` a line written by spendbot itself (who
-    decided, and when); a pending action gets Approve/Deny unless `buttons` is false.
+    decided, and when); a pending action gets Approve/Deny, an open anomaly alert its feedback
+    buttons, unless `buttons` is false.
     """
     title = headline(reply)
     body: list[dict[str, Any]] = [
@@ -187,9 +204,14 @@ def reply_card(
         "fallbackText": safe_text(_clip(reply.text, MAX_TEXT), domains, markup=False),
         "body": body,
     }
+    if not buttons:
+        return card
     action = pending_action(reply)
-    if action is not None and buttons:
+    alert = reply.data.get("anomaly_alert")
+    if action is not None:
         card["actions"] = approval_actions(int(action["id"]))
+    elif isinstance(alert, dict) and alert.get("status") == OPEN:
+        card["actions"] = feedback_actions(int(alert["id"]))
     return card
 
 

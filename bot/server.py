@@ -21,6 +21,7 @@ from bot.metrics import Metrics
 from bot.pipeline import Assistant
 from bot.request_ids import request_id_middleware
 from bot.settings import Settings
+from bot.teams_adapter import has_credentials
 from bot.teams_app import add_teams_routes
 from storage.database import schema_is_current
 from storage.freshness import FreshnessCache
@@ -80,7 +81,8 @@ def build_server(
         except TimeoutError:
             checks = {"database": False, "migrations_current": False, "timeout": True}
         ok = checks["database"] and checks["migrations_current"]
-        body = {"status": "ok" if ok else "unavailable", **checks, "slack": BOT_KEY in app}
+        platforms = {"slack": BOT_KEY in app, "teams": has_credentials(settings)}
+        body = {"status": "ok" if ok else "unavailable", **checks, **platforms}
         return web.json_response(body, status=200 if ok else 503)
 
     app.router.add_get("/healthz", healthz)

@@ -4,13 +4,16 @@ Personal chats, group chats and channel @mentions all become `Assistant.ask` cal
 answered at once (Teams wants a response within 15 s) after a typing indicator; the answer, an
 Adaptive Card, follows in the same conversation and thread through a continuation, with typing
 repeated while it is computed. Approve/Deny submits go through `Assistant.approve`/`deny` as
-``teams:<aad object id>`` and update the card in place. Every conversation the bot is installed
-in or spoken to is remembered (`storage.teams_refs`) for proactive posts.
+``teams:<aad object id>``, and feedback on an anomaly alert card through `bot.teams_alerts`; both
+update the card in place. An activity the Bot Framework delivers again (to this replica or another)
+is answered once (`storage.deliveries`). Every conversation the bot is installed in or spoken to
+is remembered (`storage.teams_refs`) for proactive posts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
 from collections.abc import Coroutine
@@ -29,15 +32,15 @@ from msrest.exceptions import HttpOperationError
 
 from bot import render_teams
 from bot.blocking import Blocking
-from bot.pipeline import Assistant
+from bot.pipeline import Answer, Assistant
 from bot.render_slack import headline
 from bot.reply_charts import chart_for
 from bot.safe_text import safe_text
 from bot.settings import Settings
 from bot.teams_adapter import SpendbotAdapter, has_credentials
+from bot.teams_alerts import take_feedback, with_alert_context
 from skills.replies import Reply
-from storage import actions as action_store
-from storage import teams_refs
+from storage import deliveries, teams_refs
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ PATH = "/api/messages"
 TYPING_EVERY = 3.0
 """Seconds between typing indicators while an answer is computed (Teams shows one ~3 s)."""
 DRAIN_TIMEOUT = 30.0
+DELIVERY = "spendbot.delivery"
+"""Turn state holding the claimed delivery key until the work that answers it takes it over."""
 WELCOME = "Hi, I'm spendbot. Ask me about cloud and AI spend, e.g. “spend last month by team”."
 
 
@@ -53,6 +58,17 @@ def identity(account: ChannelAccount | None) -> str:
     if account is None:
         return "teams:unknown"
     return f"teams:{(account.aad_object_id or account.id or 'unknown').lower()}"
+
+
+def delivery_key(activity: Activity) -> str | None:
+    """The key a redelivered activity shares with its first delivery; None without an id.
+
+    Activity ids are unique within a conversation; the digest keeps the key short.
+    """
+    if not activity.id:
+        return None
+    conversation = activity.conversation.id if activity.conversation else ""
+    return "teams:" + hashlib.sha256(f"{conversation}\n{activity.id}".encode()).hexdigest()
 
 
 def card_message(card: dict[str, Any]) -> Activity:
@@ -100,8 +116,10 @@ class TeamsBot(ActivityHandler):
 
     # Background work ----------------------------------------------------------------------------
 
-    def _later(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+    def _later(self, turn_context: TurnContext, work: Coroutine[Any, Any, None]) -> None:
+        """Do `work` after the response; its success marks the activity answered."""
+        key = turn_context.turn_state.pop(DELIVERY, None)
+        task = asyncio.create_task(self._answering(work, key))
         self.tasks.add(task)
         task.add_done_callback(self._finished)
 
@@ -109,6 +127,32 @@ class TeamsBot(ActivityHandler):
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("a Teams reply could not be sent", exc_info=task.exception())
+
+    async def _answering(self, work: Coroutine[Any, Any, None], key: str | None) -> None:
+        await work
+        if key is not None:
+            await self._finish(key)
+
+    async def _finish(self, key: str) -> None:
+        await self.blocking.run(
+            deliveries.finish, self.assistant.engine, key, deliveries.real_now()
+        )
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        """Claim the activity, so a redelivery is not answered again, then handle it."""
+        key = delivery_key(turn_context.activity)
+        if key is not None:
+            claimed = await self.blocking.run(
+                deliveries.claim, self.assistant.engine, key, deliveries.real_now()
+            )
+            if not claimed:
+                log.info("Teams activity %s already answered; skipped", turn_context.activity.id)
+                return
+            turn_context.turn_state[DELIVERY] = key
+        await super().on_turn(turn_context)
+        key = turn_context.turn_state.pop(DELIVERY, None)
+        if key is not None:
+            await self._finish(key)
 
     async def drain(self) -> None:
         """Let answers being computed reach Teams before the server stops."""
@@ -154,41 +198,52 @@ class TeamsBot(ActivityHandler):
         await self._remember(turn_context.activity)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
-        """A message or a card submit: answer, or decide on an action, after the response."""
+        """A message or a card submit: answer, decide, or take feedback, after the response."""
         activity = turn_context.activity
         await self._remember(activity)
         reference = TurnContext.get_conversation_reference(activity)
         value = activity.value if isinstance(activity.value, dict) else {}
-        if value.get("verb") in (render_teams.APPROVE, render_teams.DENY):
-            self._later(self._decide(reference, activity, value))
+        verb = value.get("verb")
+        if verb in (render_teams.APPROVE, render_teams.DENY):
+            self._later(turn_context, self._decide(reference, activity, value))
+            return
+        if verb == render_teams.FEEDBACK:
+            actor = identity(activity.from_property)
+            self._later(turn_context, take_feedback(self, reference, activity, value, actor))
             return
         text = (TurnContext.remove_recipient_mention(activity) or "").strip()
         await _typing(turn_context)
         self._later(
+            turn_context,
             self._answer(
                 reference,
                 text or "help",
                 identity(activity.from_property),
                 f"teams:{activity.conversation.id}",
-            )
+            ),
         )
 
     async def _answer(
         self, reference: ConversationReference, text: str, user: str, conversation: str
     ) -> None:
-        """Ask the Assistant, keep typing until it answers, then reply with a card."""
+        """Ask the Assistant, keep typing until it answers, then reply with a card.
+
+        A question in an alert card's thread is asked with the anomaly spelled out.
+        """
+
+        def ask() -> Answer:
+            question = with_alert_context(self.assistant.engine, reference.conversation.id, text)
+            return self.assistant.ask(question, user, conversation=conversation)
 
         async def logic(context: TurnContext) -> None:
-            asking = asyncio.ensure_future(
-                self.blocking.run(self.assistant.ask, text, user, conversation=conversation)
-            )
+            asking = asyncio.ensure_future(self.blocking.run(ask))
             while not (await asyncio.wait({asking}, timeout=TYPING_EVERY))[0]:
                 await _typing(context)
             try:
                 reply = asking.result().reply
             except Exception:
                 reply = self.assistant.incident(f"answering Teams message in {conversation} failed")
-            await self._send_card(context, await self._card(reply))
+            await self._send_card(context, await self.card(reply))
 
         await self.adapter.continue_thread(reference, logic)
 
@@ -200,7 +255,31 @@ class TeamsBot(ActivityHandler):
             log.warning("Teams refused a card (%s); sending its text", error)
             await context.send_activity(MessageFactory.text(card["fallbackText"]))
 
-    async def _card(self, reply: Reply, note: str | None = None) -> dict[str, Any]:
+    async def say(self, reference: ConversationReference, text: str) -> None:
+        """Reply in the conversation (and thread) of `reference` with plain text."""
+        safe = safe_text(text, self.domains, markup=False)
+
+        async def logic(context: TurnContext) -> None:
+            await context.send_activity(MessageFactory.text(safe))
+
+        await self.adapter.continue_thread(reference, logic)
+
+    async def show_card(
+        self, reference: ConversationReference, card_id: str | None, card: dict[str, Any]
+    ) -> None:
+        """Replace the posted card `card_id` in place; without one, post `card` instead."""
+
+        async def logic(context: TurnContext) -> None:
+            if card_id:
+                update = card_message(card)
+                update.id = card_id
+                await context.update_activity(update)
+            else:
+                await self._send_card(context, card)
+
+        await self.adapter.continue_thread(reference, logic)
+
+    async def card(self, reply: Reply, note: str | None = None) -> dict[str, Any]:
         """The reply's card, with its chart when one reads better; a chart failure costs only it."""
         try:
             png = await self.blocking.run(chart_for, reply, headline(reply))
@@ -228,43 +307,24 @@ class TeamsBot(ActivityHandler):
             reply = await self.blocking.run(
                 self.assistant.deny, action_id, actor, "denied in Teams"
             )
-        refused = "refused" in reply.data or "incident" in reply.data
-        note = None
-        if not refused:
-            who = safe_text(activity.from_property.name or actor, self.domains, markup=False)
-            verb = "Approved" if approve else "Denied"
-            note = f"{verb} by {who} at {self.settings.current_time():%Y-%m-%d %H:%M} UTC"
-            if "approvals" in reply.data:
-                # Recorded, but more approvals are needed: keep the request and its buttons.
-                pending = await self.blocking.run(self._pending_reply, action_id)
-                if pending is not None:
-                    needed = pending.data["action"]["approvals_required"]
-                    note += f" ({reply.data['approvals']} of {needed} approvals)"
-                    reply = pending
-        card = await self._card(reply, note) if not refused else None
-        card_id = activity.reply_to_id
-
-        async def logic(context: TurnContext) -> None:
-            if card is None:
-                # Not this person's to decide, or decided already (a double submit): say so
-                # under the card, which stays as it is.
-                text = safe_text(reply.text, self.domains, markup=False)
-                await context.send_activity(MessageFactory.text(text))
-            elif card_id:
-                update = card_message(card)
-                update.id = card_id
-                await context.update_activity(update)
-            else:
-                await self._send_card(context, card)
-
-        await self.adapter.continue_thread(reference, logic)
-
-    def _pending_reply(self, action_id: int) -> Reply | None:
-        with self.assistant.engine.connect() as connection:
-            action = action_store.get(connection, action_id)
-        if action is None or action.state != action_store.PENDING:
-            return None
-        return self.assistant.approvals.pending_reply(action)
+        if "refused" in reply.data or "incident" in reply.data:
+            # Not this person's to decide, or decided already (a double submit): say so under
+            # the card, which stays as it is.
+            await self.say(reference, reply.text)
+            return
+        who = safe_text(activity.from_property.name or actor, self.domains, markup=False)
+        verb = "Approved" if approve else "Denied"
+        note = f"{verb} by {who} at {self.settings.current_time():%Y-%m-%d %H:%M} UTC"
+        if "approvals" in reply.data:
+            # Recorded, but more approvals are needed: keep the request and its buttons.
+            pending = await self.blocking.run(
+                self.assistant.approvals.still_pending_reply, action_id
+            )
+            if pending is not None:
+                needed = pending.data["action"]["approvals_required"]
+                note += f" ({reply.data['approvals']} of {needed} approvals)"
+                reply = pending
+        await self.show_card(reference, activity.reply_to_id, await self.card(reply, note))
 
 
 def add_teams_routes(

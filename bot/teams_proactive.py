@@ -1,7 +1,8 @@
 """Proactive Teams posts: a Reply (a digest, an alert) into a conversation the bot was installed in.
 
-`TeamsPoster.post` is synchronous and runs its own short event loop, so a scheduler thread or a
-CLI command calls it directly; it must not be called from the server's event loop.
+`TeamsPoster.post` and `TeamsPoster.update` are synchronous and run their own short event loop, so
+a scheduler thread or a CLI command calls them directly; not from the server's event loop.
+A posted message is referred to as ``<conversation id>:<activity id>``.
 """
 
 from __future__ import annotations
@@ -30,28 +31,43 @@ class TeamsPoster:
         self.engine = engine
 
     def post(self, conversation: str, reply: Reply) -> str:
-        """Post `reply` as a new message in `conversation`; the posted activity's id.
+        """Post `reply` as a new message in `conversation`; ``<conversation id>:<activity id>``.
 
         `conversation` is a stored conversation id or the name of a channel or chat the bot
         knows. Raises LookupError when it knows no such conversation (install the app there).
         """
+        stored = self._stored(conversation)
+        reference = ConversationReference().deserialize(stored.reference)
+        posted: list[str] = []
+
+        async def logic(context: TurnContext) -> None:
+            response = await context.send_activity(card_message(self._card(reply)))
+            posted.append(response.id if response else "")
+
+        asyncio.run(SpendbotAdapter(self.settings).continue_thread(reference, logic))
+        return f"{stored.conversation_id}:{posted[0]}"
+
+    def update(self, message: str, reply: Reply) -> None:
+        """Replace the card posted as `message` (what `post` returned) with `reply`'s."""
+        conversation, activity_id = message.rsplit(":", 1)
+        reference = ConversationReference().deserialize(self._stored(conversation).reference)
+        update = card_message(self._card(reply))
+        update.id = activity_id
+
+        async def logic(context: TurnContext) -> None:
+            await context.update_activity(update)
+
+        asyncio.run(SpendbotAdapter(self.settings).continue_thread(reference, logic))
+
+    def _stored(self, conversation: str) -> teams_refs.StoredConversation:
         stored = teams_refs.find(self.engine, conversation)
         if stored is None:
             raise LookupError(
                 f"no Teams conversation {conversation!r} is known: add spendbot to it first"
             )
-        card = reply_card(
+        return stored
+
+    def _card(self, reply: Reply) -> dict:
+        return reply_card(
             reply, domains=self.settings.link_domains, chart=chart_for(reply, headline(reply))
         )
-        reference = ConversationReference().deserialize(stored.reference)
-        return asyncio.run(self._send(reference, card))
-
-    async def _send(self, reference: ConversationReference, card: dict) -> str:
-        posted: list[str] = []
-
-        async def logic(context: TurnContext) -> None:
-            response = await context.send_activity(card_message(card))
-            posted.append(response.id if response else "")
-
-        await SpendbotAdapter(self.settings).continue_thread(reference, logic)
-        return posted[0]

@@ -22,6 +22,7 @@ BOT_NAME = "spendbot"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 TEAM = "19:team-general@thread.tacv2"
 CHANNEL = "19:finops-channel@thread.tacv2"
+_ACTIVITY_IDS = itertools.count(1)
 
 
 @dataclass
@@ -159,7 +160,8 @@ def activity(
     sender = sender or user()
     body: dict[str, Any] = {
         "type": kind,
-        "id": extra.pop("id", f"{int(time.time() * 1000)}"),
+        # Unique, as Teams' own: the bot answers a repeated id once.
+        "id": extra.pop("id", f"{int(time.time() * 1000)}{next(_ACTIVITY_IDS):04d}"),
         "timestamp": "2026-11-29T12:00:00.000Z",
         "serviceUrl": service_url,
         "channelId": "msteams",

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, text
 
-from storage.slack_events import claim, finish
+from storage.deliveries import claim, finish
 
 T0 = datetime(2026, 11, 29, 12, 0)
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
@@ -34,10 +32,8 @@ from bot.teams_proactive import TeamsPoster
 from skills.catalog import load_skills
 from skills.money import format_money
 from storage import schedules, teams_refs
-from storage.database import open_database
-from storage.demo import generate_demo_focus
-from storage.ingest import ingest_frame
 from storage.models import Base
+from tests.demo_store import demo_fixtures
 from tests.fake_bot_connector import (
     BOT_ID,
     CHANNEL,
@@ -69,22 +65,7 @@ class RecordingAssistant(Assistant):
         return super().ask(text, user, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("teams") / "demo.db"
-    engine = open_database(f"sqlite:///{path}")
-    ingest_frame(engine, generate_demo_focus(date(2026, 11, 28), days=45), "demo data")
-    engine.dispose()
-    return path
-
-
-@pytest.fixture
-def engine(demo_file: Path, tmp_path: Path) -> Iterator[Engine]:
-    path = tmp_path / "spendbot.db"
-    shutil.copy(demo_file, path)
-    engine = open_database(f"sqlite:///{path}")
-    yield engine
-    engine.dispose()
+demo_file, engine = demo_fixtures("teams", days=45)
 
 
 @pytest.fixture
@@ -221,7 +202,7 @@ def test_install_is_remembered_and_a_proactive_digest_reaches_the_channel(fake, 
     assert "replyToId" not in sends[1].body or sends[1].body["replyToId"] is None
     ((_, card),) = fake.cards("send")
     assert_valid_card(card)
-    assert card["body"][0]["text"].startswith("Digest") and posted.startswith("1")
+    assert card["body"][0]["text"].startswith("Digest") and posted == f"{CHANNEL}:{sends[1].id}"
     with pytest.raises(LookupError):
         TeamsPoster(settings, engine).post("no-such-channel", digest)
 
@@ -341,6 +322,29 @@ def test_approval_runs_once_after_a_double_submit_and_updates_the_card(fake, eng
     assert "succeeded" in rendered and "Approved by Bob" in rendered and "actions" not in card
     assert "can no longer be approved" in second.body["text"]
     assert len(fake.of("update")) == 1
+
+
+def test_an_action_needing_two_approvals_keeps_its_buttons_until_the_second(fake, engine):
+    cloud = FakeCloud()
+    grant(engine, "teams:aad-bob")
+    grant(engine, "teams:aad-carol")
+    with server(engine, make_registry(cloud, approvals=2)) as running:
+        card_id, action_id = pending_card(fake, running)
+        send(running, submit(fake, card_id, "approve", action_id, user("aad-bob", "Bob")))
+        fake.wait_for("update")
+        assert cloud.stop_calls == []
+        ((_, first),) = fake.cards("update")
+        assert_valid_card(first)
+        assert [action["data"] for action in first["actions"]] == [
+            {"verb": "approve", "action_id": action_id},
+            {"verb": "deny", "action_id": action_id},
+        ]
+        assert "Approved by Bob" in json.dumps(first) and "(1 of 2 approvals)" in json.dumps(first)
+        send(running, submit(fake, card_id, "approve", action_id, user("aad-carol", "Carol")))
+        fake.wait_for("update", count=2)
+    assert cloud.stop_calls == [("i-1", "i-2")]
+    second = fake.cards("update")[1][1]
+    assert "actions" not in second and "Approved by Carol" in json.dumps(second)
 
 
 def test_deny_updates_the_card_and_nothing_runs(fake, engine):

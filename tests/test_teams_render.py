@@ -202,3 +202,25 @@ def test_a_chart_too_big_for_a_message_is_left_out() -> None:
     small.save(buffer, format="PNG")
     image = chart_image(buffer.getvalue(), "blank")
     assert image is not None and len(image["url"]) <= CHART_BUDGET + len("data:image/png;base64,")
+
+
+@pytest.mark.parametrize(
+    ("status", "buttons"),
+    [("open", ["Expected", "Planned", "Not an issue", "Snooze 7 days"]), ("muted", [])],
+)
+def test_only_an_open_anomaly_alert_gets_feedback_submits(status: str, buttons: list) -> None:
+    reply = Reply(
+        text="Cost anomaly: gpt-4o spend tripled",
+        data={"anomaly_alert": {"id": 7, "status": status}},
+    )
+    card = reply_card(reply)
+    assert_valid_card(card)
+    actions = card.get("actions", [])
+    assert [action["title"] for action in actions] == buttons
+    assert all(
+        action["data"] == {"verb": "alert_feedback", "feedback": feedback, "alert_id": 7}
+        for action, feedback in zip(
+            actions, ["expected", "planned", "not_an_issue", "snooze"], strict=False
+        )
+    )
+    assert reply_card(reply, buttons=False).get("actions") is None
