@@ -7,6 +7,7 @@ DEMO_QUESTIONS := "what did we spend last month?" \
 	"spend by provider last 30 days" \
 	"GPU spend by team this month compared to last month" \
 	"top 5 services last month" \
+	"which GPUs are idle?" \
 	"what data do you have?"
 
 .PHONY: demo test bench clean

@@ -36,6 +36,7 @@ from storage import roles as role_store
 from storage.actions import list_actions
 from storage.database import open_database
 from storage.demo import generate_demo_focus
+from storage.demo_gpus import load_demo_gpu_samples
 from storage.ingest import IngestReport, ingest_files, ingest_frame
 
 app = typer.Typer(
@@ -105,13 +106,18 @@ def demo_data(
         Path | None, typer.Option(help="Also write the generated FOCUS rows to this CSV file.")
     ] = None,
 ) -> None:
-    """Generate realistic AI-infrastructure spend in FOCUS form and load it."""
+    """Generate realistic AI-infrastructure spend in FOCUS form and load it, with GPU telemetry."""
     settings = Settings()
     frame = generate_demo_focus(settings.current_time().date() - timedelta(days=1), days=days)
     if csv:
         frame.to_csv(csv, index=False, na_rep="NULL")
         console.print(f"Wrote {len(frame):,} rows to {csv}")
-    _print_report(ingest_frame(open_database(settings.database_url), frame, "demo data"))
+    engine = open_database(settings.database_url)
+    _print_report(ingest_frame(engine, frame, "demo data"))
+    samples = load_demo_gpu_samples(engine, settings.current_time())
+    console.print(
+        f"GPU telemetry: {samples:,} samples from two on-premises hosts (the last 3 hours)"
+    )
 
 
 def _answer_json(answer: Answer) -> str:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from bot import gpu_requests
 from skills.anomaly_alerts import scan
-from skills.budgeting import evaluate_budgets
+from skills.budget_alerts import budget_notices
 from skills.replies import Reply
 from storage import anomaly_alerts
 from storage.connectors import configured_sources, sync_source
@@ -88,17 +90,16 @@ def anomaly_scan(runtime: JobRuntime, target: str | None, args: dict[str, Any]) 
 
 
 def budget_check(runtime: JobRuntime, target: str | None, args: dict[str, Any]) -> str:
-    """Post budget thresholds crossed for the first time, to each budget's contact or the target."""
+    """Post new budget thresholds with drivers and fixes: to the budget's, owner's or set target."""
     assistant = runtime.assistant
-    fired = evaluate_budgets(assistant.engine, assistant.settings.current_time(), fallback=target)
-    for alert in fired:
-        if alert.notify is None:
-            log.warning("budget alert for %s has nowhere to go", alert.budget.label)
+    fallback = target or assistant.settings.alert_channel
+    notices = budget_notices(assistant.context(SCHEDULER), fallback)
+    for notice in notices:
+        if notice.target is None:
+            log.warning("budget alert for %s has nowhere to go", notice.alert.budget.label)
             continue
-        runtime.notifier.post(
-            alert.notify, Reply(text=alert.message, data={"budget": alert.budget.as_dict()})
-        )
-    return f"{len(fired)} budget alert(s)"
+        runtime.notifier.post(notice.target, notice.reply)
+    return f"{len(notices)} budget alert(s)"
 
 
 def sync(runtime: JobRuntime, target: str | None, args: dict[str, Any]) -> str:
@@ -124,9 +125,28 @@ def sync(runtime: JobRuntime, target: str | None, args: dict[str, Any]) -> str:
     return summary
 
 
+def gpu_idle_scan(runtime: JobRuntime, target: str | None, args: dict[str, Any]) -> str:
+    """Follow up earlier GPU stop requests, then propose stopping newly idle GPUs to owners."""
+    return _gpu_job(gpu_requests.idle_scan, runtime, target)
+
+
+def gpu_offhours(runtime: JobRuntime, target: str | None, args: dict[str, Any]) -> str:
+    """Off hours begin: request stopping the running GPU instances with the schedule's tag."""
+    return _gpu_job(partial(gpu_requests.off_hours, tag=args["tag"]), runtime, target)
+
+
+def _gpu_job(run: Callable[..., str], runtime: JobRuntime, target: str | None) -> str:
+    try:
+        return run(runtime.assistant, runtime.notifier, SCHEDULER, target)
+    except gpu_requests.ScanFailed as error:
+        raise JobFailed(str(error)) from None
+
+
 JOBS: dict[str, Callable[[JobRuntime, str | None, dict[str, Any]], str]] = {
     "digest": digest,
     "anomaly_scan": anomaly_scan,
     "budget_check": budget_check,
     "sync": sync,
+    "gpu_idle_scan": gpu_idle_scan,
+    "gpu_offhours": gpu_offhours,
 }

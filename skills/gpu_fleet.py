@@ -20,6 +20,8 @@ import botocore.exceptions
 from storage.focus import GPU_INSTANCE_PATTERN
 
 PROVIDER = "AWS"
+ON_PREM = "on-prem"
+"""The provider of GPU hosts that only an agent reports (no cloud describes them)."""
 SOURCE = "cloudwatch"
 PERIOD_SECONDS = 300
 HOOK_TIMEOUT = 300  # seconds an on-premises stop hook may take

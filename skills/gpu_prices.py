@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from storage.gpu_telemetry import resource_hourly_cost
+from storage.connectors.onprem_gpus import price_for
+from storage.gpu_counts import gpus_per_instance
+from storage.gpu_telemetry import host_gpu_models, resource_hourly_cost
 
 BILLING_LOOKBACK = timedelta(days=30)
 
@@ -43,6 +45,7 @@ ON_DEMAND_USD_PER_HOUR: dict[str, float] = {
 
 BILLING = "billing"
 PRICE_TABLE = "price table"
+ONPREM_TABLE = "on-prem price table"
 
 
 @dataclass(frozen=True)
@@ -65,26 +68,20 @@ def hourly_price(
     return HourlyPrice(listed, "USD", PRICE_TABLE) if listed is not None else None
 
 
-GPUS_PER_INSTANCE: dict[str, int] = {
-    "p3.2xlarge": 1,
-    "p3.8xlarge": 4,
-    "p3.16xlarge": 8,
-    "p4d.24xlarge": 8,
-    "p4de.24xlarge": 8,
-    "p5.48xlarge": 8,
-    "p5e.48xlarge": 8,
-    "g4dn.12xlarge": 4,
-    "g4dn.metal": 8,
-    "g5.12xlarge": 4,
-    "g5.24xlarge": 4,
-    "g5.48xlarge": 8,
-    "g6.12xlarge": 4,
-    "g6.24xlarge": 4,
-    "g6.48xlarge": 8,
-}
-"""GPUs in each multi-GPU AWS instance type; other g4dn/g5/g6 sizes have one."""
-
-
 def gpu_count(instance_type: str) -> int:
     """GPUs in an instance type (SageMaker ``ml.`` names too); one when the type is not listed."""
-    return GPUS_PER_INSTANCE.get(instance_type.removeprefix("ml."), 1)
+    return gpus_per_instance(instance_type) or 1
+
+
+def onprem_hourly_price(
+    engine: Engine, host: str, prices: dict[str, float], now: datetime
+) -> HourlyPrice | None:
+    """An on-premises host's cost per hour: each GPU it reported in the last day, priced by model.
+
+    None when a GPU's model has no price, since a partial sum would understate the waste.
+    """
+    models = host_gpu_models(engine, host, now - timedelta(days=1))
+    each = [price_for(model or "", prices) for model in models.values()]
+    if not each or any(price is None for price in each):
+        return None
+    return HourlyPrice(sum(price for price in each if price is not None), "USD", ONPREM_TABLE)

@@ -9,17 +9,16 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from skills.gpu_fleet import SOURCE, FleetError, GpuFleet, GpuInstance, open_fleet
+from skills.gpu_fleet import ON_PREM, SOURCE, FleetError, GpuFleet, GpuInstance, open_fleet
 from skills.gpu_idle import IdlePolicy, Verdict, judge
-from skills.gpu_prices import HourlyPrice, hourly_price
+from skills.gpu_prices import HourlyPrice, hourly_price, onprem_hourly_price
 from skills.registry import SkillContext
 from storage import gpu_telemetry
 from storage.allocation import OWNER_TAG_KEYS, resolve_recipient
+from storage.connectors.onprem_gpus import price_table
 from storage.gpu_savings import active_snooze
 
 log = logging.getLogger(__name__)
-
-ON_PREM = "on-prem"
 
 
 @dataclass(frozen=True)
@@ -130,6 +129,9 @@ def assess(
         verdict = judge(samples, machine.tags, now, policy)
     owner, contact = _owner(context.engine, machine)
     price = hourly_price(context.engine, machine.id, machine.type, now)
+    if price is None and machine.instance is None:
+        prices = price_table(getattr(context.settings, "onprem_gpu_price_table", None))
+        price = onprem_hourly_price(context.engine, machine.id, prices, now)
     return Finding(machine, verdict, owner, contact, price)
 
 

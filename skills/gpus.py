@@ -9,13 +9,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from skills.errors import UserError
-from skills.gpu_fleet import FleetError, GpuInstance, open_fleet, stop_host
+from skills.gpu_digest import realized_saving
+from skills.gpu_fleet import ON_PREM, FleetError, GpuInstance, open_fleet, stop_host
 from skills.gpu_idle import IdlePolicy
-from skills.gpu_scan import ON_PREM, Finding, Machine, assess, on_prem, owner_of, scan
+from skills.gpu_scan import Finding, Machine, assess, on_prem, owner_of, scan
 from skills.money import format_money
 from skills.registry import FAILED_TARGETS, SKILLS, ActionPlan, SkillContext
 from skills.replies import Reply, Table
-from storage.gpu_savings import Snooze, Stop, add_snooze, daily_cost, list_stops, record_stop
+from storage.gpu_savings import Snooze, Stop, list_stops, record
 
 INSTANCE_ID = re.compile(r"\bi-[0-9a-f]{8,17}\b")
 FLEET_HINT = (
@@ -275,7 +276,7 @@ def gpu_stop(context: SkillContext, args: GpuStopArgs) -> Reply:
             continue
         if target["hourly_cost"] is not None:
             with context.engine.begin() as connection:
-                record_stop(
+                record(
                     connection,
                     Stop(
                         action_id=context.action_id,
@@ -364,7 +365,7 @@ def plan_keep(context: SkillContext, args: GpuKeepArgs) -> ActionPlan:
         "keep i-0123456789abcdef0 running, it's training",
         "snooze i-0123456789abcdef0 for 48 hours",
     ),
-    triggers=(r"\b(keep|snooze)\b.*\bi-[0-9a-f]{8,17}\b",),
+    triggers=(r"\b(keep|snooze)\b.*" + INSTANCE_ID.pattern,),
     risk="write",
     permission="finops",
     plan=plan_keep,
@@ -374,7 +375,7 @@ def gpu_keep(context: SkillContext, args: GpuKeepArgs) -> Reply:
     until = context.now + timedelta(hours=args.hours)
     with context.engine.begin() as connection:
         for instance in args.instances:
-            add_snooze(
+            record(
                 connection,
                 Snooze(instance, until, args.reason or "kept", context.user, context.now),
             )
@@ -414,17 +415,6 @@ def _restarted_at(context: SkillContext, stop: Stop) -> datetime | None:
     return None
 
 
-def _realized(context: SkillContext, stop: Stop, until: datetime) -> float | None:
-    """Billed saving: the week-before daily cost minus each billed day's cost since the stop."""
-    day = stop.stopped_at.replace(hour=0, minute=0, second=0, microsecond=0)
-    before = daily_cost(context.engine, stop.instance_id, day - timedelta(days=7), day)
-    after = daily_cost(context.engine, stop.instance_id, day + timedelta(days=1), until)
-    if not before or not after:
-        return None
-    baseline = sum(before.values()) / 7
-    return sum(baseline - cost for cost in after.values())
-
-
 @SKILLS.skill(
     name="gpu_savings",
     args=GpuSavingsArgs,
@@ -445,7 +435,7 @@ def gpu_savings(context: SkillContext, args: GpuSavingsArgs) -> Reply:
         restarted = _restarted_at(context, stop)
         hours = ((restarted or now) - stop.stopped_at).total_seconds() / 3600
         expected = stop.hourly_cost * hours
-        realized = _realized(context, stop, now)
+        realized = realized_saving(context.engine, stop, stop.stopped_at, now)
         entries.append(
             {
                 "instance_id": stop.instance_id,

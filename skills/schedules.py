@@ -1,13 +1,15 @@
-"""Schedule skills: post digests, scan for anomalies, check budgets or sync data on a timetable."""
+"""Schedule skills: digests, anomaly and idle-GPU scans, budget checks or data syncs on a timetable."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, Field, field_validator, model_validator
+from sqlalchemy import Engine
 
 from skills.errors import UserError
 from skills.registry import SKILLS, ActionPlan, ApprovalPolicy, Planner, SkillContext
@@ -18,7 +20,7 @@ FINOPS = "finops"
 SCHEDULE_POLICY = ApprovalPolicy(required=False)
 """A finops holder changes schedules at once; anyone else is refused (and audited)."""
 
-Kind = Literal["digest", "anomaly_scan", "budget_check", "sync"]
+Kind = Literal["digest", "anomaly_scan", "budget_check", "sync", "gpu_idle_scan"]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_NAMES = {
     "mon": "Monday",
@@ -34,10 +36,12 @@ KIND_LABELS = {
     "anomaly_scan": "anomaly scan",
     "budget_check": "budget check",
     "sync": "data sync",
+    "gpu_idle_scan": "idle-GPU scan",
 }
-NEEDS_TARGET = ("digest", "anomaly_scan")
+NEEDS_TARGET = ("digest", "anomaly_scan", "gpu_idle_scan")
 
 _KIND_WORDS = (
+    ("gpu_idle_scan", re.compile(r"\bidle\s+gpus?\b|\bgpus?\b.{0,30}\bidle\b", re.I)),
     ("digest", re.compile(r"\b(digest|recap|summary)\b", re.I)),
     ("anomaly_scan", re.compile(r"\banomal\w*", re.I)),
     ("budget_check", re.compile(r"\bbudgets?\b", re.I)),
@@ -69,17 +73,43 @@ def normalize_target(text: str) -> str:
     return match.group("prefixed")
 
 
+def optional_target(value: str | None) -> str | None:
+    """A normalized target, or None when none is given."""
+    return None if value is None or not value.strip() else normalize_target(value)
+
+
+def clock_time(value: str) -> str:
+    """``9:00`` -> ``09:00``; anything but HH:MM (24 h) is refused."""
+    match = _TIME_VALUE.fullmatch(value.strip())
+    if not match:
+        raise ValueError("time is HH:MM, e.g. 09:00")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def zone_name(value: str) -> str:
+    """An IANA time zone name, checked."""
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
+        ) from None
+    return value.strip()
+
+
 class ScheduleCreateArgs(BaseModel):
     """Arguments of schedule_create."""
 
     kind: Kind = Field(
         description="digest (weekly spend digest), anomaly_scan (post new cost anomalies), "
-        "budget_check (budget threshold alerts) or sync (pull billing data from the sources)."
+        "budget_check (budget threshold alerts), sync (pull billing data from the sources) or "
+        "gpu_idle_scan (propose stopping idle GPUs to their owners, for approval)."
     )
     target: str | None = Field(
         None,
         description="Where to post: #channel, slack:C0123 or teams:<conversation>. Needed for "
-        "digest and anomaly_scan; budget alerts go to each budget's own contact first.",
+        "digest, anomaly_scan and gpu_idle_scan (for machines whose owner has no contact); "
+        "budget alerts go to each budget's own contact first.",
     )
     frequency: Literal["daily", "weekly"] = Field("daily", description="daily, or weekly on `day`.")
     day: Day = Field("mon", description="Day of the week of a weekly schedule.")
@@ -89,29 +119,9 @@ class ScheduleCreateArgs(BaseModel):
         default_factory=dict, description="A digest's scope, e.g. {'team': 'research'}."
     )
 
-    @field_validator("target")
-    @classmethod
-    def _target(cls, value: str | None) -> str | None:
-        return None if value is None or not value.strip() else normalize_target(value)
-
-    @field_validator("time")
-    @classmethod
-    def _time(cls, value: str) -> str:
-        match = _TIME_VALUE.fullmatch(value.strip())
-        if not match:
-            raise ValueError("time is HH:MM, e.g. 09:00")
-        return f"{int(match.group(1)):02d}:{match.group(2)}"
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value.strip())
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
-            ) from None
-        return value.strip()
+    _target = field_validator("target")(optional_target)
+    _time = field_validator("time")(clock_time)
+    _zone = field_validator("timezone")(zone_name)
 
     @model_validator(mode="after")
     def _needs_target(self) -> ScheduleCreateArgs:
@@ -148,7 +158,7 @@ def parse_create_text(text: str, context: SkillContext) -> ScheduleCreateArgs:
     if kind is None:
         raise UserError(
             "What should I schedule?",
-            "a digest, an anomaly scan, a budget check or a data sync, e.g. "
+            "a digest, an anomaly scan, an idle-GPU scan, a budget check or a data sync, e.g. "
             "'weekly digest to #finops every Monday at 9:00 Europe/Berlin'",
         )
     values: dict = {"kind": kind}
@@ -200,12 +210,14 @@ def plan_create(context: SkillContext, args: ScheduleCreateArgs) -> ActionPlan:
         "post a weekly digest to #finops every Monday at 9:00 Europe/Berlin",
         "schedule a daily anomaly scan at 8:00 to #alerts",
         "budget check daily",
+        "scan for idle GPUs every day at 18:00 to #gpu-alerts",
     ),
     triggers=(
         r"\b(schedule|every\s+(day|week|mon\w*|tue\w*|wed\w*|thu\w*|fri\w*|sat\w*|sun\w*))\b.*",
         r"\b(daily|weekly|nightly)\b.*\bat\s+\d{1,2}\b.*",
         r"\b(digest|anomal\w*|budget|sync)\b.*\b(daily|weekly|every)\b.*",
         r"\b(digest|scan|check|sync)\s+(daily|weekly|nightly|every)\b",
+        r"\bscan\b.*\bidle\b.*\bgpus?\b.*\b(daily|weekly|nightly|every|at)\b.*",
     ),
     risk="write",
     permission=FINOPS,
@@ -213,7 +225,7 @@ def plan_create(context: SkillContext, args: ScheduleCreateArgs) -> ActionPlan:
     policy=SCHEDULE_POLICY,
 )
 def schedule_create(context: SkillContext, args: ScheduleCreateArgs) -> Reply:
-    """Schedule a digest, anomaly scan, budget check or data sync, posted to a channel.
+    """Schedule a digest, anomaly or idle-GPU scan, budget check or data sync, posted to a channel.
 
     Runs daily or weekly at a local time in any IANA time zone (default UTC). The same kind,
     channel and scope again replaces the schedule.
@@ -319,41 +331,59 @@ def _plan_change(verb: str) -> Planner:
     return plan
 
 
-@SKILLS.skill(
-    name="schedule_pause",
-    args=ScheduleChangeArgs,
-    parse_text=parse_change_text,
-    command="pause",
-    examples=("pause the digest", "pause the anomaly scan"),
-    triggers=(r"\b(pause|stop|suspend|hold)\b.{0,40}\b(digest|schedules?|scan|check|sync)\b",),
-    risk="write",
-    permission=FINOPS,
-    plan=_plan_change("Pause"),
-    policy=SCHEDULE_POLICY,
-)
-def schedule_pause(context: SkillContext, args: ScheduleChangeArgs) -> Reply:
-    """Pause a schedule: it keeps its timetable but does not run until created again."""
-    paused = [
-        item["id"] for item in context.targets or () if store.pause(context.engine, item["id"])
-    ]
-    return Reply(text=f"Paused: {', '.join(paused) or 'nothing'}.", data={"paused": paused})
+def _change_skill(
+    name: str,
+    command: str,
+    examples: tuple[str, ...],
+    verbs: str,
+    verb: str,
+    done: str,
+    change: Callable[[Engine, str], bool],
+    doc: str,
+) -> Callable[[SkillContext, ScheduleChangeArgs], Reply]:
+    """Declare the skill `name`: `change` each matching schedule (`verbs` trigger it)."""
+
+    def handler(context: SkillContext, args: ScheduleChangeArgs) -> Reply:
+        changed = [
+            item["id"] for item in context.targets or () if change(context.engine, item["id"])
+        ]
+        return Reply(
+            text=f"{done}: {', '.join(changed) or 'nothing'}.", data={done.lower(): changed}
+        )
+
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = doc
+    return SKILLS.skill(
+        name=name,
+        args=ScheduleChangeArgs,
+        parse_text=parse_change_text,
+        command=command,
+        examples=examples,
+        triggers=(rf"\b({verbs})\b.{{0,40}}\b(digest|schedules?|scan|check|sync)\b",),
+        risk="write",
+        permission=FINOPS,
+        plan=_plan_change(verb),
+        policy=SCHEDULE_POLICY,
+    )(handler)
 
 
-@SKILLS.skill(
-    name="schedule_delete",
-    args=ScheduleChangeArgs,
-    parse_text=parse_change_text,
-    command="unschedule",
-    examples=("delete the digest schedule", "remove the budget check schedule"),
-    triggers=(r"\b(delete|remove|cancel|drop)\b.{0,40}\b(digest|schedules?|scan|check|sync)\b",),
-    risk="write",
-    permission=FINOPS,
-    plan=_plan_change("Delete"),
-    policy=SCHEDULE_POLICY,
+schedule_pause = _change_skill(
+    "schedule_pause",
+    "pause",
+    ("pause the digest", "pause the anomaly scan"),
+    "pause|stop|suspend|hold",
+    "Pause",
+    "Paused",
+    store.pause,
+    "Pause a schedule: it keeps its timetable but does not run until created again.",
 )
-def schedule_delete(context: SkillContext, args: ScheduleChangeArgs) -> Reply:
-    """Delete a schedule: it will not run again."""
-    deleted = [
-        item["id"] for item in context.targets or () if store.delete(context.engine, item["id"])
-    ]
-    return Reply(text=f"Deleted: {', '.join(deleted) or 'nothing'}.", data={"deleted": deleted})
+schedule_delete = _change_skill(
+    "schedule_delete",
+    "unschedule",
+    ("delete the digest schedule", "remove the budget check schedule"),
+    "delete|remove|cancel|drop",
+    "Delete",
+    "Deleted",
+    store.delete,
+    "Delete a schedule: it will not run again.",
+)

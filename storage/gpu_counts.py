@@ -26,6 +26,7 @@ GPUS_PER_INSTANCE: dict[str, int] = {
     "g4dn.8xlarge": 1,
     "g4dn.16xlarge": 1,
     "g4dn.12xlarge": 4,
+    "g4dn.metal": 8,
     "g5.xlarge": 1,
     "g5.2xlarge": 1,
     "g5.4xlarge": 1,

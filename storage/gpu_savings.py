@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Connection, Engine, func, insert, select
@@ -27,9 +27,21 @@ class Stop:
     price_source: str
 
 
-def record_stop(connection: Connection, stop: Stop) -> None:
-    """Add a stop to the ledger (once per action and machine)."""
-    connection.execute(insert(gpu_savings).values(**stop.__dict__))
+@dataclass(frozen=True)
+class Snooze:
+    """An owner keeping a machine off idle lists and stop plans until `until`."""
+
+    instance_id: str
+    until: datetime
+    reason: str
+    kept_by: str
+    kept_at: datetime
+
+
+def record(connection: Connection, entry: Stop | Snooze) -> None:
+    """Add a stop to the ledger (once per action and machine), or an owner's snooze."""
+    table = gpu_savings if isinstance(entry, Stop) else gpu_snoozes
+    connection.execute(insert(table).values(**asdict(entry)))
 
 
 def list_stops(engine: Engine, since: datetime | None = None) -> list[Stop]:
@@ -63,22 +75,6 @@ def daily_cost(
             date.fromisoformat(row.day): float(row.cost or 0)
             for row in connection.execute(statement)
         }
-
-
-@dataclass(frozen=True)
-class Snooze:
-    """An owner keeping a machine off idle lists and stop plans until `until`."""
-
-    instance_id: str
-    until: datetime
-    reason: str
-    kept_by: str
-    kept_at: datetime
-
-
-def add_snooze(connection: Connection, snooze: Snooze) -> None:
-    """Record that a machine is to be left running until `snooze.until`."""
-    connection.execute(insert(gpu_snoozes).values(**snooze.__dict__))
 
 
 def active_snooze(engine: Engine, instance_id: str, now: datetime) -> Snooze | None:

@@ -233,3 +233,19 @@ def mean_utilization(engine: Engine, start: datetime, end: datetime) -> dict[str
     )
     with engine.connect() as connection:
         return {row.instance_id: float(row.mean) for row in connection.execute(statement)}
+
+
+def delete_host_samples(connection: Connection, host: str) -> None:
+    """Forget every sample an agent reported for `host`."""
+    connection.execute(delete(gpu_samples).where(gpu_samples.c.host == host))
+
+
+def host_gpu_models(engine: Engine, host: str, since: datetime) -> dict[int, str | None]:
+    """The GPUs `host` reported since `since`: index to model name (None when not reported)."""
+    statement = (
+        select(gpu_samples.c.gpu_index, func.max(gpu_samples.c.gpu_model))
+        .where(gpu_samples.c.host == host, gpu_samples.c.sampled_at >= since)
+        .group_by(gpu_samples.c.gpu_index)
+    )
+    with engine.connect() as connection:
+        return {index: model for index, model in connection.execute(statement)}

@@ -26,7 +26,7 @@ from storage.models import job_runs
 
 JOB_FUNCTION = "bot.jobs:run_job"
 """What every stored job calls, by reference, so any replica can load and run it."""
-KINDS = ("digest", "anomaly_scan", "budget_check", "sync")
+KINDS = ("digest", "anomaly_scan", "budget_check", "sync", "gpu_idle_scan", "gpu_offhours")
 STORE = "default"
 EXECUTOR = "default"
 GRACE_SECONDS = 6 * 3600

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,28 +11,15 @@ from storage.connectors.base import focus_frame
 from storage.gpu_telemetry import insert_samples
 from storage.ingest import ingest_frame
 from tests.conftest import make_assistant
+from tests.gpu_billing import usage_row
 
 NOW = datetime(2026, 11, 29, 12, 0)
 DAY = datetime(2026, 11, 20)
 
 
 def usage(resource: str, instance_type: str, team: str, cost: float, hours: float) -> dict:
-    return {
-        "BillingAccountId": "111",
-        "BillingCurrency": "USD",
-        "BillingPeriodStart": datetime(2026, 11, 1),
-        "ChargePeriodStart": DAY,
-        "ChargePeriodEnd": DAY + timedelta(days=1),
-        "ChargeCategory": "Usage",
-        "BilledCost": cost,
-        "EffectiveCost": cost,
-        "ConsumedQuantity": hours,
-        "ConsumedUnit": "Hours",
-        "ProviderName": "AWS",
-        "ResourceId": resource,
-        "ChargeDescription": f"${cost / hours:g} per On Demand Linux {instance_type} Instance Hour",
-        "Tags": json.dumps({"team": team}),
-    }
+    description = f"${cost / hours:g} per On Demand Linux {instance_type} Instance Hour"
+    return usage_row(resource, DAY, cost, hours, team=team, description=description)
 
 
 def samples(instance: str, gpus: int, values: list[float]) -> list[dict]:

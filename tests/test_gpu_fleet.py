@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from storage.actions import list_actions
 from storage.connectors.base import focus_frame
 from storage.ingest import ingest_frame
 from storage.models import gpu_savings
+from tests.gpu_billing import usage_row
 from tests.guarded_fakes import grant
 
 NOW = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0)
@@ -95,23 +95,15 @@ def quiet(minutes_from: int, minutes_to: int = 5, value: float = 1.0) -> dict[in
 def billing_rows(resource: str, days: list[datetime], cost: float, hours: float, account: str):
     return focus_frame(
         [
-            {
-                "BillingAccountId": account,
-                "BillingCurrency": "USD",
-                "BillingPeriodStart": day.replace(day=1, hour=0, minute=0),
-                "ChargePeriodStart": day,
-                "ChargePeriodEnd": day + timedelta(days=1),
-                "ChargeCategory": "Usage",
-                "BilledCost": cost,
-                "EffectiveCost": cost,
-                "ConsumedQuantity": hours,
-                "ConsumedUnit": "Hours",
-                "ProviderName": "AWS",
-                "ServiceName": "Amazon Elastic Compute Cloud",
-                "ResourceId": resource,
-                "ChargeDescription": "g5.xlarge usage",
-                "Tags": json.dumps({"team": "search"}),
-            }
+            usage_row(
+                resource,
+                day,
+                cost,
+                hours,
+                team="search",
+                description="g5.xlarge usage",
+                account=account,
+            )
             for day in days
         ]
     )
@@ -171,6 +163,14 @@ def stop_calls(recorded: list[list[str]]) -> None:
     )
 
 
+def approving_bot(engine: Engine) -> tuple[Assistant, list[list[str]]]:
+    """An assistant whose StopInstances calls are recorded; terminal:bob may approve."""
+    calls: list[list[str]] = []
+    stop_calls(calls)
+    grant(engine, "terminal:bob")
+    return assistant(engine), calls
+
+
 def states(ids: dict[str, str]) -> dict[str, str]:
     ec2 = boto3.client("ec2", region_name=REGION)
     response = ec2.describe_instances(InstanceIds=list(ids.values()))
@@ -211,10 +211,7 @@ def test_idle_list_names_only_quiet_opted_in_gpu_instances(aws: str, sqlite_engi
 def test_approved_stop_stops_exactly_the_still_idle_instances_once(
     sqlite_engine: Engine, fleet: dict[str, str]
 ) -> None:
-    calls: list[list[str]] = []
-    stop_calls(calls)
-    bot = assistant(sqlite_engine)
-    grant(sqlite_engine, "terminal:bob")
+    bot, calls = approving_bot(sqlite_engine)
     proposed = bot.ask("stop the idle GPUs", "terminal:alice").reply
     assert proposed.data["needs_approval"], proposed.text
     action = proposed.data["action"]
@@ -291,10 +288,7 @@ def test_an_opted_out_instance_named_explicitly_is_not_planned(
 def test_an_owner_keeps_an_instance_and_the_approved_stop_skips_it(
     sqlite_engine: Engine, fleet: dict[str, str]
 ) -> None:
-    calls: list[list[str]] = []
-    stop_calls(calls)
-    bot = assistant(sqlite_engine)
-    grant(sqlite_engine, "terminal:bob")
+    bot, calls = approving_bot(sqlite_engine)
     grant(sqlite_engine, "terminal:rita", team="research")
     grant(sqlite_engine, "terminal:sam", team="search")
     action = bot.ask("stop the idle GPUs", "terminal:alice").reply.data["action"]

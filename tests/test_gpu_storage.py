@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from storage.connectors.base import focus_frame
-from storage.gpu_savings import Stop, daily_cost, list_stops, record_stop
+from storage.gpu_savings import Stop, daily_cost, list_stops, record
 from storage.gpu_telemetry import replace_samples, resource_hourly_cost, samples_for
 from storage.ingest import ingest_frame
 from storage.models import gpu_samples
@@ -77,8 +77,8 @@ def test_the_ledger_keeps_one_row_per_action_and_machine(engine: Engine) -> None
         7, "i-1", "AWS", "g5.xlarge", "us-east-1", "search", NOW, 1.006, "USD", "price table"
     )
     with engine.begin() as connection:
-        record_stop(connection, stop)
+        record(connection, stop)
     assert list_stops(engine) == [stop]
     assert list_stops(engine, since=NOW + timedelta(seconds=1)) == []
     with pytest.raises(IntegrityError), engine.begin() as connection:
-        record_stop(connection, stop)
+        record(connection, stop)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,10 +26,9 @@ from storage.connectors.aws_exports import AwsExportConfig, fetch_aws_export
 from storage.connectors.base import ConnectorError, HttpPolicy, month_starts
 from storage.connectors.folder_exports import FolderExportConfig, fetch_folder_export
 from storage.connectors.onprem_gpus import (
-    DEFAULT_PRICES,
     OnPremConfig,
     fetch_onprem_gpus,
-    load_price_table,
+    price_table,
 )
 from storage.connectors.openai import SOURCE as OPENAI_SOURCE
 from storage.connectors.openai import OpenAIConfig, fetch_openai
@@ -114,9 +112,8 @@ def configured_sources(settings: Any) -> dict[str, Config]:
     if settings.azure_export_folder:
         found["azure-exports"] = FolderExportConfig("azure", settings.azure_export_folder)
     if settings.onprem_gpus:
-        table = settings.onprem_gpu_price_table
         found["onprem-gpus"] = OnPremConfig(
-            prices=load_price_table(Path(table)) if table else dict(DEFAULT_PRICES),
+            prices=price_table(settings.onprem_gpu_price_table),
             hosts=settings.onprem_gpu_hosts,
             max_gap_seconds=settings.onprem_gpu_max_gap,
             billing_account_id=settings.onprem_billing_account_id,

@@ -83,6 +83,11 @@ def load_price_table(path: Path) -> dict[str, float]:
     return prices
 
 
+def price_table(path: str | None) -> dict[str, float]:
+    """The price table at `path` (see `load_price_table`), else the default one."""
+    return load_price_table(Path(path)) if path else dict(DEFAULT_PRICES)
+
+
 def price_for(model: str, prices: dict[str, float]) -> float | None:
     """The price of `model`: the longest key it contains, else the `*` entry, else None."""
     name = model.lower()
