@@ -20,8 +20,6 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy import Engine
 
 from bot import render_alerts, render_slack
-from bot.reply_charts import chart_for
-from bot.safe_text import safe_text
 from bot.settings import Settings
 from skills.replies import Reply
 
@@ -45,6 +43,15 @@ class Updater(Protocol):
         ...
 
 
+@runtime_checkable
+class Threader(Protocol):
+    """A poster that can also answer in the thread of a message it posted."""
+
+    def post_in_thread(self, message: str, reply: Reply) -> str:
+        """Post `reply` in the thread of `message` (a reference `post` returned)."""
+        ...
+
+
 class Notifier:
     """Posts to ``platform:conversation`` targets through one poster per platform."""
 
@@ -63,6 +70,14 @@ class Notifier:
         """Post `reply` to `target`; the message reference, prefixed with the platform."""
         platform, _, conversation = target.partition(":")
         return f"{platform}:{self._poster(platform).post(conversation, reply)}"
+
+    def follow_up(self, message: str, reply: Reply, target: str) -> str:
+        """Post `reply` in the thread of a posted message; where there are none, to `target`."""
+        platform, _, reference = message.partition(":")
+        poster = self._poster(platform)
+        if isinstance(poster, Threader):
+            return f"{platform}:{poster.post_in_thread(reference, reply)}"
+        return self.post(target, reply)
 
     def update(self, message: str, reply: Reply, target: str) -> str:
         """Replace a posted message with `reply`; where messages cannot change, post to `target`."""
@@ -123,6 +138,17 @@ class SlackPoster:
         self._chart(reply, channel, ts)
         return f"{channel}:{ts}"
 
+    def post_in_thread(self, message: str, reply: Reply) -> str:
+        """Post `reply` (table included) in the thread of the message `message`."""
+        channel, ts = message.rsplit(":", 1)
+        posted = self.client.chat_postMessage(
+            channel=channel,
+            thread_ts=ts,
+            text=render_slack.fallback_text(reply, self.domains),
+            blocks=render_slack.reply_blocks(reply, domains=self.domains),
+        )
+        return f"{posted['channel']}:{posted['ts']}"
+
     def update(self, message: str, reply: Reply) -> None:
         """Replace the headline message in place (its thread stays)."""
         channel, ts = message.rsplit(":", 1)
@@ -131,17 +157,9 @@ class SlackPoster:
         )
 
     def _chart(self, reply: Reply, channel: str, thread: str) -> None:
-        title = safe_text(render_slack.headline(reply), self.domains, markup=False)
         try:
-            png = chart_for(reply, title)
-            if png is not None:
-                self.client.files_upload_v2(
-                    channel=channel,
-                    thread_ts=thread,
-                    file=png,
-                    filename="spendbot-chart.png",
-                    title=title,
-                    alt_txt=title,
-                )
+            upload = render_slack.chart_upload(reply, self.domains, channel, thread)
+            if upload is not None:
+                self.client.files_upload_v2(**upload)
         except Exception:
             log.exception("could not post a chart in %s", channel)

@@ -23,7 +23,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.render_gpu import keep_buttons
 from bot.render_text import format_cell
+from bot.reply_charts import chart_for
 from bot.safe_text import safe_text
 from skills.replies import Reply, Table
 
@@ -167,7 +169,7 @@ def reply_blocks(
 
     `share` (the ``/spend`` text) adds a "Share in channel" button; `note` is a context line
     written by spendbot itself (it may mention the person who clicked); a pending action gets
-    Approve/Deny buttons unless `buttons` is false.
+    Approve/Deny buttons (and a GPU stop, keep buttons per machine) unless `buttons` is false.
     """
     title = safe_text(headline(reply), domains, markup=False)
     blocks: list[Block] = [
@@ -194,6 +196,7 @@ def reply_blocks(
     action = pending_action(reply)
     if action is not None and buttons:
         tail.append(approval_buttons(int(action["id"])))
+        tail += keep_buttons(action)
     if share is not None:
         tail.append(share_button(share))
     if reply.table is not None and reply.table.rows:
@@ -206,3 +209,21 @@ def reply_blocks(
 def fallback_text(reply: Reply, domains: Collection[str] = ()) -> str:
     """The notification and screen-reader text that goes with the blocks."""
     return _clip(safe_text(reply.text, domains), FALLBACK_LIMIT)
+
+
+def chart_upload(
+    reply: Reply, domains: Collection[str], channel: str, thread: str | None
+) -> dict[str, Any] | None:
+    """``files_upload_v2`` arguments for the reply's chart in `thread`, or None without one."""
+    title = safe_text(headline(reply), domains, markup=False)
+    png = chart_for(reply, title)
+    if png is None:
+        return None
+    return {
+        "channel": channel,
+        "thread_ts": thread,
+        "file": png,
+        "filename": "spendbot-chart.png",
+        "title": title,
+        "alt_txt": title,
+    }

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import render_alerts
-from skills.anomaly_alerts import alert_reply, thread_question
+from skills.anomaly_alerts import alert_reply, give_feedback, thread_question
+from skills.errors import UserError
 from storage import anomaly_alerts
 
 if TYPE_CHECKING:
@@ -18,19 +19,28 @@ if TYPE_CHECKING:
 def add_alert_actions(bot: SlackBot) -> None:
     """Handle the feedback buttons of posted alerts on `bot`'s Bolt app."""
 
-    async def on_feedback(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_feedback(
+        ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any
+    ) -> None:
         await ack()
         action = body["actions"][0]
         feedback = action["action_id"].split(":", 1)[1]
         user = body["user"]["id"]
-        state = await bot.blocking.run(
-            anomaly_alerts.record_feedback,
-            bot.assistant.engine,
-            int(action["value"]),
-            feedback,
-            f"slack:{user}",
-            bot.assistant.settings.current_time(),
-        )
+        groups = await bot._user_groups(client, user)
+        try:
+            state = await bot.blocking.run(
+                give_feedback,
+                bot.assistant.engine,
+                bot.assistant.settings,
+                int(action["value"]),
+                feedback,
+                f"slack:{user}",
+                bot.assistant.settings.current_time(),
+                groups,
+            )
+        except UserError as error:
+            await respond(response_type="ephemeral", replace_original=False, text=str(error))
+            return
         if state is None:
             return
         container = body.get("container") or {}

@@ -27,13 +27,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import render_slack
 from bot.blocking import Blocking
 from bot.pipeline import Answer, Assistant
-from bot.reply_charts import chart_for
 from bot.safe_text import safe_text
 from bot.settings import Settings
 from bot.slack_alerts import add_alert_actions, with_alert_context
+from bot.slack_gpu import add_gpu_actions
 from skills.replies import Reply
-from storage import actions as action_store
-from storage import slack_events
+from storage import deliveries
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +99,7 @@ class SlackBot:
         self.app.action(render_slack.APPROVE)(self._on_approve)
         self.app.action(render_slack.DENY)(self._on_deny)
         add_alert_actions(self)
+        add_gpu_actions(self)
 
     # Gatekeeping ------------------------------------------------------------------------------
 
@@ -153,7 +153,7 @@ class SlackBot:
         """Claim the event, show that work started, answer in the thread, mark it answered."""
         event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
         engine = self.assistant.engine
-        if not await self.blocking.run(slack_events.claim, engine, event_id, _now()):
+        if not await self.blocking.run(deliveries.claim, engine, event_id, _now()):
             log.info("event %s already answered or being answered; skipped", event_id)
             return
         client: AsyncWebClient = context.client
@@ -173,7 +173,7 @@ class SlackBot:
         except Exception:
             reply = self.assistant.incident(f"answering Slack event {event_id} failed")
         await self._update(client, channel, placeholder["ts"], reply)
-        await self.blocking.run(slack_events.finish, engine, event_id, _now())
+        await self.blocking.run(deliveries.finish, engine, event_id, _now())
         await self._post_chart(client, reply, channel, thread)
 
     async def _update(
@@ -201,19 +201,12 @@ class SlackBot:
         self, client: AsyncWebClient, reply: Reply, channel: str, thread: str | None
     ) -> None:
         """Upload the reply's chart (files API) under the answer; a failure costs only the picture."""
-        title = safe_text(render_slack.headline(reply), self.domains, markup=False)
         try:
-            png = await self.blocking.run(chart_for, reply, title)
-            if png is None:
-                return
-            await client.files_upload_v2(
-                channel=channel,
-                thread_ts=thread,
-                file=png,
-                filename="spendbot-chart.png",
-                title=title,
-                alt_txt=title,
+            upload = await self.blocking.run(
+                render_slack.chart_upload, reply, self.domains, channel, thread
             )
+            if upload is not None:
+                await client.files_upload_v2(**upload)
         except Exception:
             log.exception("could not post a chart in %s", channel)
 
@@ -323,7 +316,9 @@ class SlackBot:
         ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
         if "approvals" in reply.data:
             # Recorded, but more approvals are needed: keep the request and its buttons in view.
-            pending = await self.blocking.run(self._pending_reply, action_id)
+            pending = await self.blocking.run(
+                self.assistant.approvals.still_pending_reply, action_id
+            )
             if pending is not None:
                 count = reply.data["approvals"]
                 note += f" ({count} of {pending.data['action']['approvals_required']} approvals)"
@@ -335,10 +330,3 @@ class SlackBot:
             reply,
             render_slack.reply_blocks(reply, domains=self.domains, note=note),
         )
-
-    def _pending_reply(self, action_id: int) -> Reply | None:
-        with self.assistant.engine.connect() as connection:
-            action = action_store.get(connection, action_id)
-        if action is None or action.state != action_store.PENDING:
-            return None
-        return self.assistant.approvals.pending_reply(action)

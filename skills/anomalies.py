@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date, timedelta
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Engine
 
+from skills.aws_anomalies import with_aws_anomalies
 from skills.detection import Alert, Detection, DetectorParams, detect
 from skills.money import format_money
 from skills.periods import Period, parse_period, take_period
 from skills.registry import SKILLS, SkillContext
 from skills.replies import Reply, Table
+from storage.anomaly_alerts import acknowledged
 from storage.cost_series import TEAM_TAG
 
 LEVEL_LABELS = {
@@ -28,6 +32,8 @@ AMOUNT = re.compile(
     re.IGNORECASE,
 )
 SHOWN = 10
+TUNED_MARGIN = 1.5
+"""How far above spend people called normal a series' next anomaly must be, per day."""
 
 
 class AnomalyListArgs(BaseModel):
@@ -54,9 +60,40 @@ class AnomalyListArgs(BaseModel):
 def run_detection(
     context: SkillContext, period: Period, params: DetectorParams, currency: str
 ) -> Detection:
-    """Detect over the complete days of `period` (today is never complete)."""
+    """Detect over the complete days of `period` (today is never complete), tuned by feedback.
+
+    An alert whose series people called "expected" or "planned" before is kept only when its
+    daily impact is above that series' raised minimum (`tuned_minimums`).
+    """
     until = min(period.end, context.now.date() - timedelta(days=1))
-    return detect(context.engine, period.start, until, params, currency)
+    detection = detect(context.engine, period.start, until, params, currency)
+    tuned = tuned_minimums(context.engine)
+    kept = [
+        alert
+        for alert in detection.alerts
+        if abs(alert.episode.impact) / alert.episode.days > tuned.get(series_key(alert), 0.0)
+    ]
+    return replace(detection, alerts=kept, tuned=tuned)
+
+
+def series_key(alert: Alert) -> str:
+    """The series an alert is about: its level and path of values."""
+    return f"{alert.level.name}:" + "|".join(alert.episode.series)
+
+
+def tuned_minimums(engine: Engine) -> dict[str, float]:
+    """Per series, the minimum daily impact raised by feedback.
+
+    "Expected" or "planned" on an alert makes spend like it normal for its series: later
+    anomalies there need a daily impact above `TUNED_MARGIN` times the largest daily impact
+    (actual minus expected, over the days flagged) people called normal.
+    """
+    tuned: dict[str, float] = {}
+    for state in acknowledged(engine):
+        alert = state.alert["alert"]
+        daily = abs(alert["impact"]) / max(alert["days"], 1)
+        tuned[state.series_key] = max(tuned.get(state.series_key, 0.0), TUNED_MARGIN * daily)
+    return tuned
 
 
 def parse_anomaly_text(text: str, context: SkillContext) -> AnomalyListArgs:
@@ -106,13 +143,28 @@ def describe_alert(alert: Alert, currency: str) -> str:
     return f"{driver_label(alert)}{f' ({where})' if where else ''} {when}: {what}; {owner}."
 
 
-def method_line(params: DetectorParams, currency: str) -> str:
+def method_line(
+    params: DetectorParams, currency: str, tuned: dict[str, float] | None = None
+) -> str:
     """How expected costs and alerts are decided, for the context line."""
-    return (
+    line = (
         "Baseline: 4-week median with an 8-week weekday profile, per provider, service, sub "
         f"account, team, SKU and resource; alert when at least {format_money(params.min_impact, currency)}"
         f" a day, {params.min_relative:.0%} and {params.sigmas:g} robust sigmas from expected"
     )
+    if tuned:
+        raised = ", ".join(
+            f"{series_label(key)} above {format_money(amount, currency)} a day"
+            for key, amount in sorted(tuned.items())
+        )
+        line += f"; raised by feedback: {raised}"
+    return line
+
+
+def series_label(key: str) -> str:
+    """A series key for people: ``sku:OpenAI|OpenAI API|gpt-4o`` -> ``SKU gpt-4o``."""
+    level, _, path = key.partition(":")
+    return f"{LEVEL_LABELS.get(level, level)} {path.rsplit('|', 1)[-1]}"
 
 
 def alerts_table(alerts: list[Alert], currency: str) -> Table:
@@ -175,7 +227,8 @@ def anomaly_list(context: SkillContext, args: AnomalyListArgs) -> Reply:
     params = DetectorParams(min_impact=args.min_impact, min_relative=args.min_relative)
     detection = run_detection(context, period, params, currency)
     alerts = [alert for alert in detection.alerts if args.team is None or alert.owner == args.team]
-    return anomaly_reply(alerts, detection, period, args.team, currency)
+    reply = anomaly_reply(alerts, detection, period, args.team, currency)
+    return with_aws_anomalies(reply, context.settings, period.start, period.end)
 
 
 def anomaly_reply(
@@ -206,7 +259,7 @@ def anomaly_reply(
     context = (
         "Metric: EffectiveCost (amortized) of Usage and Purchase charges (tax, credits and "
         f"adjustments excluded) · Period: {checked.removeprefix('from ')} (UTC days, by "
-        f"ChargePeriodStart) · {method_line(detection.params, currency)} · Currency: {currency}"
+        f"ChargePeriodStart) · {method_line(detection.params, currency, detection.tuned)} · Currency: {currency}"
     )
     data = {
         "alerts": [alert.as_dict() for alert in alerts],

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
+from typing import Any
 
-from skills.anomalies import describe_alert, driver_label, run_detection
+from sqlalchemy import Engine
+
+from skills.anomalies import describe_alert, driver_label, run_detection, series_key
+from skills.aws_anomalies import aws_anomalies, describe, forward_feedback, matching
 from skills.detection import Alert, DetectorParams
+from skills.errors import UserError
 from skills.money import format_money
 from skills.periods import parse_period
 from skills.registry import SkillContext
 from skills.replies import Reply, Table
 from storage import anomaly_alerts as store
+from storage import audit, roles
+from storage.allocation import UNALLOCATED, Recipient, resolve_recipient
+from storage.connectors.base import ConnectorError
+from storage.cost_series import LEVELS_BY_NAME
+from storage.costs import NONE_LABEL, OWNER, Filter, SpendQuery, run_spend
 
+log = logging.getLogger(__name__)
+
+FEEDBACK_ROLE = "finops"
+"""Besides the owner of an alert's spend, who may give feedback on it."""
+OWNER_QUESTION = re.compile(r"\bwho\b.*\b(owns?|owner|responsible)\b", re.IGNORECASE)
+RESOURCES_QUESTION = re.compile(r"\bresources?\b", re.IGNORECASE)
 SCAN_PERIOD = "last 30 days"
 """Days each scan checks: an anomaly keeps its root cause (and message) while it persists."""
 FEEDBACK_LABELS = {
@@ -31,11 +50,6 @@ class Notice:
     reply: Reply
 
 
-def series_key(alert: Alert) -> str:
-    """The series an alert is about: its level and path of values."""
-    return f"{alert.level.name}:" + "|".join(alert.episode.series)
-
-
 def cause_key(alert: Alert) -> str:
     """The episode within the series: its kind and first day."""
     return f"{alert.episode.kind}:{alert.episode.start.isoformat()}"
@@ -46,13 +60,20 @@ def scan(context: SkillContext, params: DetectorParams | None = None) -> list[No
     period = parse_period(SCAN_PERIOD, context.now.date())
     currency, _ = context.vocabulary.choose_currency(None)
     detection = run_detection(context, period, params or DetectorParams(), currency)
+    theirs, _ = aws_anomalies(context.settings, period.start, period.end)
     notices = []
-    for alert in detection.alerts:
+    for found in detection.alerts:
+        alert = replace(found, owner=series_owner(context.engine, found))
+        owner = alert_owner(context.engine, alert.as_dict())
+        matched = matching(alert.as_dict(), theirs)
         detail = {
             "alert": alert.as_dict(),
             "driver": driver_label(alert),
             "text": describe_alert(alert, currency),
             "currency": currency,
+            "aws": matched.as_dict() if matched else None,
+            "contact": owner.contact,
+            "owner_via": owner.via,
         }
         kind, state = store.observe(
             context.engine, series_key(alert), cause_key(alert), detail, context.now
@@ -91,8 +112,11 @@ def alert_reply(state: store.AlertState) -> Reply:
     if state.last_seen != state.first_detected:
         seen += f", still seen {state.last_seen:%Y-%m-%d %H:%M} UTC"
     impact = format_money(abs(alert["impact"]), currency)
+    text = f"Cost anomaly: {detail['text']}"
+    if detail.get("aws"):
+        text += f"\nAlso reported by {describe(detail['aws'], currency)}."
     return Reply(
-        text=f"Cost anomaly: {detail['text']}",
+        text=text,
         table=table,
         context=f"{seen} · impact {impact} · {_status_words(state)}",
         data={
@@ -108,6 +132,86 @@ def alert_reply(state: store.AlertState) -> Reply:
     )
 
 
+def series_owner(engine: Engine, alert: Alert) -> str | None:
+    """The owner of an alert's spend, as spend by owner resolves it, or None when unallocated.
+
+    Over the alert's series and days, the owner (tag, then allocation rule, then account
+    default) holding at least half of the spend.
+    """
+    level = LEVELS_BY_NAME[alert.level.name]
+    filters = tuple(
+        Filter(dimension, (value,))
+        for dimension, value in zip(level.keys, alert.episode.series, strict=True)
+        if value != NONE_LABEL
+    )
+    start = datetime.combine(alert.episode.start, time())
+    end = datetime.combine(alert.episode.end + timedelta(days=1), time())
+    query = SpendQuery(start=start, end=end, group_by=(OWNER,), filters=filters)
+    rows = run_spend(engine, query)
+    total = sum(row.amount for row in rows)
+    top = max(rows, key=lambda row: row.amount, default=None)
+    if top is None or total <= 0 or top.amount < total / 2 or top.key[0] == UNALLOCATED:
+        return None
+    return top.key[0]
+
+
+def alert_owner(engine: Engine, alert: dict[str, Any]) -> Recipient:
+    """An alert's owner (as `series_owner` found it) and their contact, else none."""
+    return resolve_recipient(engine, owner=alert.get("owner"))
+
+
+def may_give_feedback(
+    engine: Engine, state: store.AlertState, actor: str, groups: tuple[str, ...] = ()
+) -> bool:
+    """Whether `actor` (or one of their groups) holds finops for the owner, or is its contact."""
+    identities = [actor, *groups]
+    owner = alert_owner(engine, state.alert["alert"])
+    with engine.connect() as connection:
+        if roles.holds(connection, identities, FEEDBACK_ROLE, owner.owner):
+            return True
+    return owner.owner is not None and owner.contact in identities
+
+
+def give_feedback(
+    engine: Engine,
+    settings: Any,
+    alert_id: int,
+    feedback: str,
+    actor: str,
+    now: datetime,
+    groups: tuple[str, ...] = (),
+) -> store.AlertState | None:
+    """Record a person's feedback on an alert; for an alert AWS also reported, tell AWS too.
+
+    Only the finops role or the owner of the alert's spend may: others are refused (audited)
+    with a `UserError`.
+    """
+    state = store.get(engine, alert_id)
+    if state is None:
+        return None
+    if not may_give_feedback(engine, state, actor, groups):
+        with engine.begin() as connection:
+            audit.record(
+                connection,
+                at=now,
+                actor=actor,
+                event="refused",
+                detail={"alert_id": alert_id, "feedback": feedback, "reason": "anomaly_feedback"},
+            )
+        owner = state.alert["alert"].get("owner")
+        raise UserError(
+            "Only FinOps or the owner of this spend can give feedback on this alert.",
+            f"owner: {owner}" if owner else "it has no owner yet: ask FinOps",
+        )
+    try:
+        sent = forward_feedback(settings, state.alert, feedback)
+    except ConnectorError as error:
+        log.warning("feedback on alert %s not sent to AWS: %s", alert_id, error)
+        sent = None
+    note = {"aws_anomaly": state.alert["aws"]["id"], "aws_feedback": sent} if sent else None
+    return store.record_feedback(engine, alert_id, feedback, actor, now, note)
+
+
 def _status_words(state: store.AlertState) -> str:
     if state.status == store.OPEN:
         return "open"
@@ -117,8 +221,24 @@ def _status_words(state: store.AlertState) -> str:
 
 
 def thread_question(state: store.AlertState, question: str) -> str:
-    """A question asked in an alert's thread, with the anomaly it is about spelled out."""
+    """A question asked in an alert's thread, restated about its anomaly for the router.
+
+    "Who owns this?" becomes an owner question about the resource (with its contact), or spend
+    by owner for another driver's series over its days; "show the top resources" becomes spend
+    by resource for the alert's series over its days; anything
+    else ("why?") carries the anomaly as context, which routes to the anomaly list over its days
+    (expected vs actual, by driver).
+    """
     alert = state.alert["alert"]
+    values = state.series_key.partition(":")[2].split("|")
+    series = " ".join(value for value in values if value != NONE_LABEL)
+    days = f"from {alert['date']} to {alert['end_date']}"
+    if OWNER_QUESTION.search(question):
+        if alert["dimension"] == "resource":
+            return f"who owns {alert['key']}?"
+        return f"spend by owner for {series} {days}"
+    if RESOURCES_QUESTION.search(question):
+        return f"top resources for {series} {days}"
     where = ", ".join(
         f"{label} {alert[field]}"
         for label, field in (("service", "service"), ("provider", "provider"), ("owner", "owner"))

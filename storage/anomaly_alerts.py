@@ -1,8 +1,9 @@
 """Anomaly alert state: one row per root cause, so an anomaly is posted once and then updated.
 
 A root cause is a series (its level and path of values) and an episode in it (its kind and first
-day). Feedback on an alert: "expected" and "planned" acknowledge it (no more updates), "not an
-issue" mutes its series, "snooze" mutes the series for a week. Rows change by compare-and-set so
+day). Feedback on an alert: "expected" and "planned" acknowledge it (no more updates) and raise
+its series' minimum impact; "not an issue" mutes that episode; "snooze" mutes the series for a
+week. Rows change by compare-and-set so
 replicas scanning at once post one alert.
 """
 
@@ -13,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.exc import IntegrityError
 
 from storage import audit
+from storage.database import insert_once
 from storage.models import anomaly_alerts
 
 OPEN = "open"
@@ -32,6 +33,8 @@ FEEDBACK = {
 }
 """Feedback a person can give, and the state it puts the alert in."""
 SNOOZE = timedelta(days=7)
+TUNING = ("expected", "planned")
+"""Feedback saying spend like this is normal for the series."""
 
 NEW = "new"
 PERSISTING = "persisting"
@@ -72,17 +75,23 @@ def get(engine: Engine, alert_id: int) -> AlertState | None:
     return _state(row) if row else None
 
 
-def _series_muted(connection: Connection, series_key: str, now: datetime) -> bool:
-    """Whether feedback on any alert of the series silences it now."""
+def _series_snoozed(connection: Connection, series_key: str, now: datetime) -> bool:
+    """Whether a snooze on any alert of the series silences it now."""
     found = connection.execute(
         select(anomaly_alerts.c.id)
-        .where(
-            anomaly_alerts.c.series_key == series_key,
-            or_(anomaly_alerts.c.status == MUTED, anomaly_alerts.c.snoozed_until > now),
-        )
+        .where(anomaly_alerts.c.series_key == series_key, anomaly_alerts.c.snoozed_until > now)
         .limit(1)
     ).first()
     return found is not None
+
+
+def acknowledged(engine: Engine) -> list[AlertState]:
+    """Alerts people called "expected" or "planned": they raise their series' minimum impact."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(anomaly_alerts).where(anomaly_alerts.c.feedback.in_(TUNING))
+        ).all()
+    return [_state(row) for row in rows]
 
 
 def observe(
@@ -92,26 +101,24 @@ def observe(
 
     The first detection of a root cause inserts its row (`NEW`: the caller posts it and calls
     `set_message`); a later one refreshes it (`PERSISTING` while open: the caller updates the
-    message). Muted or snoozed series and acknowledged alerts are `QUIET`.
+    message). Snoozed series and muted or acknowledged episodes are `QUIET`.
     """
     with engine.begin() as connection:
-        if _series_muted(connection, series_key, now):
+        if _series_snoozed(connection, series_key, now):
             return QUIET, None
     detail = json.dumps(alert, sort_keys=True, default=str)
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                insert(anomaly_alerts).values(
-                    series_key=series_key,
-                    cause_key=cause_key,
-                    first_detected=now,
-                    last_seen=now,
-                    status=OPEN,
-                    alert_json=detail,
-                )
-            )
+    if insert_once(
+        engine,
+        anomaly_alerts,
+        series_key=series_key,
+        cause_key=cause_key,
+        first_detected=now,
+        last_seen=now,
+        status=OPEN,
+        alert_json=detail,
+    ):
         kind = NEW
-    except IntegrityError:
+    else:
         with engine.begin() as connection:
             connection.execute(
                 update(anomaly_alerts)
@@ -157,9 +164,14 @@ def find_by_message(engine: Engine, channel: str, message_ts: str) -> AlertState
 
 
 def record_feedback(
-    engine: Engine, alert_id: int, feedback: str, actor: str, now: datetime
+    engine: Engine,
+    alert_id: int,
+    feedback: str,
+    actor: str,
+    now: datetime,
+    note: dict[str, Any] | None = None,
 ) -> AlertState | None:
-    """Store a person's feedback on an alert, audited; None when there is no such alert."""
+    """Store a person's feedback on an alert, audited (with `note`); None when there is none."""
     if feedback not in FEEDBACK:
         raise ValueError(f"unknown feedback {feedback!r}")
     status = FEEDBACK[feedback]
@@ -181,6 +193,6 @@ def record_feedback(
             at=now,
             actor=actor,
             event="anomaly_feedback",
-            detail={"alert_id": alert_id, "feedback": feedback, "status": status},
+            detail={"alert_id": alert_id, "feedback": feedback, "status": status, **(note or {})},
         )
     return get(engine, alert_id)

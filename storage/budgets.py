@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
+from storage.database import insert_once
 from storage.models import budget_alerts, budgets
 
 PERIODS = ("monthly", "quarterly", "annual")
@@ -155,22 +155,17 @@ def record_alert(
     The unique constraint decides, in its own transaction, so two evaluations at once (two
     replicas, a rerun) fire a threshold exactly once.
     """
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                insert(budget_alerts).values(
-                    budget_id=budget_id,
-                    period_start=period_start,
-                    kind=kind,
-                    percent=percent,
-                    fired_at=at,
-                    amount=amount,
-                    message=message,
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
+    return insert_once(
+        engine,
+        budget_alerts,
+        budget_id=budget_id,
+        period_start=period_start,
+        kind=kind,
+        percent=percent,
+        fired_at=at,
+        amount=amount,
+        message=message,
+    )
 
 
 def fired(engine: Engine, budget_id: int, period_start: datetime) -> set[tuple[str, int]]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -61,3 +63,17 @@ def open_database(url: str) -> Engine:
     engine = create_db_engine(url)
     migrate(engine)
     return engine
+
+
+def insert_once(engine: Engine, table: Table, **values: Any) -> bool:
+    """Insert one row in its own transaction; False when a unique constraint says it exists.
+
+    The database decides, so two replicas (or a rerun) inserting the same key at once insert it
+    once.
+    """
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert(table).values(**values))
+    except IntegrityError:
+        return False
+    return True

@@ -307,3 +307,29 @@ class FakeSocketMode:
             if message.type.name == "TEXT":
                 self.received.append(json.loads(message.data))
         return socket
+
+
+def click_button(
+    url: str,
+    secret: str,
+    button: dict[str, Any],
+    *,
+    user: str,
+    ts: str,
+    channel: str = "C100",
+    response_url: str = "",
+) -> Response:
+    """Click a rendered `button` of message `ts`: a signed block_actions post to `url`."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": user},
+        "channel": {"id": channel},
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+        "message": {"ts": ts, "type": "message"},
+        "response_url": response_url,
+        "trigger_id": "1.2",
+        "actions": [{"type": "button", "action_ts": "1", **button}],
+    }
+    body = action_body(payload)
+    return post(url, body, signed(secret, body, content_type="application/x-www-form-urlencoded"))

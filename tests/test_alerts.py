@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-import pytest
+import pandas as pd
 from slack_sdk.models.blocks import Block
 from sqlalchemy import Engine, select
 
@@ -19,26 +16,30 @@ from bot.scheduler import Scheduler
 from bot.server import build_server
 from bot.settings import Settings
 from skills.catalog import load_skills
+from skills.replies import Reply
 from storage import schedules
-from storage.database import open_database
 from storage.demo import generate_demo_focus
-from storage.ingest import ingest_frame
 from storage.models import anomaly_alerts, audit_log
+from tests.demo_store import demo_fixtures, fake_slack_fixture
 from tests.fake_slack import (
     TEAM,
     BotServer,
+    Call,
     FakeSlack,
     action_body,
     event_body,
     post,
     signed,
 )
+from tests.guarded_fakes import grant
 
 END = date(2026, 11, 28)
 NOW = datetime(2026, 11, 29, 12)
 SECRET = "alerts-secret"
 CHANNEL = "C0ALERTS"
 JOB = f"anomaly_scan:slack:{CHANNEL}"
+FINOPS_USER = "U7"
+"""Holds the finops role, so may give feedback on any alert."""
 FRAME = generate_demo_focus(END, days=120)
 P5_RESOURCE = FRAME[FRAME["ChargeDescription"].fillna("").str.contains("p5.48xlarge", regex=False)][
     "ResourceId"
@@ -46,39 +47,31 @@ P5_RESOURCE = FRAME[FRAME["ChargeDescription"].fillna("").str.contains("p5.48xla
 """The demo data plants two root causes: a level shift on this GPU instance, a gpt-4o spike."""
 
 
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("alerts") / "demo.db"
-    engine = open_database(f"sqlite:///{path}")
-    ingest_frame(engine, FRAME, "demo")
-    engine.dispose()
-    return path
+demo_file, engine = demo_fixtures("alerts", FRAME)
+fake = fake_slack_fixture()
 
 
-@pytest.fixture
-def engine(demo_file: Path, tmp_path: Path) -> Iterator[Engine]:
-    path = tmp_path / "spendbot.db"
-    shutil.copy(demo_file, path)
-    engine = open_database(f"sqlite:///{path}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-def assistant_for(fake: FakeSlack, engine: Engine) -> Assistant:
+def assistant_for(fake: FakeSlack, engine: Engine, **extra: object) -> Assistant:
     settings = Settings(
         database_url=str(engine.url),
         now=NOW,
         slack_bot_token="xoxb-test",
         slack_signing_secret=SECRET,
         slack_api_url=f"{fake.url}/api/",
+        **extra,
     )
+    grant(engine, f"slack:{FINOPS_USER}")
     return Assistant(settings, engine, load_skills())
+
+
+def alert_scheduler(assistant: Assistant) -> Scheduler:
+    """A scheduler holding the daily anomaly scan of CHANNEL."""
+    scheduler = Scheduler(JobRuntime(assistant, notifier(assistant.settings)), replica="r1")
+    schedules.add(
+        assistant.engine, JOB, kind="anomaly_scan", target=f"slack:{CHANNEL}", args={},
+        trigger=schedules_trigger(), when="daily at 08:00 UTC", now=NOW,
+    )  # fmt: skip
+    return scheduler
 
 
 def scan(scheduler: Scheduler) -> None:
@@ -100,8 +93,16 @@ def buttons(blocks: list[dict]) -> list[str]:
     ]
 
 
-def click(server: BotServer, feedback: str, alert_id: int, ts: str, user: str = "U7") -> None:
+def click(
+    server: BotServer,
+    feedback: str,
+    alert_id: int,
+    ts: str,
+    user: str = FINOPS_USER,
+    response_url: str = "",
+) -> None:
     payload = {
+        "response_url": response_url,
         "type": "block_actions",
         "team": {"id": TEAM},
         "user": {"id": user},
@@ -128,6 +129,32 @@ def click(server: BotServer, feedback: str, alert_id: int, ts: str, user: str = 
     assert response.status == 200
 
 
+def ask_in_thread(server: BotServer, fake: FakeSlack, thread: str, question: str) -> Call:
+    """Mention the bot with `question` in an alert's thread; its answer (the placeholder, updated)."""
+    updates = len(fake.of("chat.update"))
+    event = {
+        "type": "app_mention",
+        "user": "U9",
+        "text": f"<@UBOT> {question}",
+        "ts": f"1800000100.{updates + 1:06d}",
+        "thread_ts": thread,
+        "channel": CHANNEL,
+    }
+    body = event_body(event, f"EvThread{updates}")
+    response = post(
+        f"{server.url}/slack/events", body, signed(SECRET, body, content_type="application/json")
+    )
+    assert response.status == 200
+    return fake.wait_for("chat.update", updates + 1)[-1]
+
+
+def list_anomalies(assistant: Assistant) -> Reply:
+    """`anomaly_list` with its defaults (the last 30 days), as a person asking would get it."""
+    skill = assistant.registry.get("anomaly_list")
+    assert skill is not None
+    return assistant.execute(skill, {}, "U1")
+
+
 def stored(engine: Engine) -> dict[str, dict]:
     with engine.connect() as connection:
         rows = connection.execute(select(anomaly_alerts)).mappings().all()
@@ -138,11 +165,7 @@ def test_one_alert_per_root_cause_updated_in_place_and_muted_by_feedback(
     fake: FakeSlack, engine: Engine
 ) -> None:
     assistant = assistant_for(fake, engine)
-    scheduler = Scheduler(JobRuntime(assistant, notifier(assistant.settings)), replica="r1")
-    schedules.add(
-        engine, JOB, kind="anomaly_scan", target=f"slack:{CHANNEL}", args={},
-        trigger=schedules_trigger(), when="daily at 08:00 UTC", now=NOW,
-    )  # fmt: skip
+    scheduler = alert_scheduler(assistant)
 
     scan(scheduler)
     posts = headline_posts(fake)
@@ -206,11 +229,7 @@ def test_one_alert_per_root_cause_updated_in_place_and_muted_by_feedback(
 
 def test_snoozed_series_stay_quiet_for_a_week(fake: FakeSlack, engine: Engine) -> None:
     assistant = assistant_for(fake, engine)
-    scheduler = Scheduler(JobRuntime(assistant, notifier(assistant.settings)), replica="r1")
-    schedules.add(
-        engine, JOB, kind="anomaly_scan", target=f"slack:{CHANNEL}", args={},
-        trigger=schedules_trigger(), when="daily at 08:00 UTC", now=NOW,
-    )  # fmt: skip
+    scheduler = alert_scheduler(assistant)
     scan(scheduler)
     shift = stored(engine)[P5_RESOURCE]
     with BotServer(build_server(assistant.settings, assistant)) as server:
@@ -227,30 +246,11 @@ def test_a_question_in_an_alert_thread_is_answered_about_that_anomaly(
     fake: FakeSlack, engine: Engine
 ) -> None:
     assistant = assistant_for(fake, engine)
-    scheduler = Scheduler(JobRuntime(assistant, notifier(assistant.settings)), replica="r1")
-    schedules.add(
-        engine, JOB, kind="anomaly_scan", target=f"slack:{CHANNEL}", args={},
-        trigger=schedules_trigger(), when="daily at 08:00 UTC", now=NOW,
-    )  # fmt: skip
+    scheduler = alert_scheduler(assistant)
     scan(scheduler)
     spike = stored(engine)["gpt-4o"]
-    event = {
-        "type": "app_mention",
-        "user": "U9",
-        "text": "<@UBOT> why?",
-        "ts": "1800000100.000001",
-        "thread_ts": spike["message_ts"],
-        "channel": CHANNEL,
-    }
-    body = event_body(event, "EvWhy")
     with BotServer(build_server(assistant.settings, assistant)) as server:
-        response = post(
-            f"{server.url}/slack/events",
-            body,
-            signed(SECRET, body, content_type="application/json"),
-        )
-        assert response.status == 200
-        answer = fake.wait_for("chat.update")[-1]
+        answer = ask_in_thread(server, fake, spike["message_ts"], "why?")
     # Offline, the question plus the alert's context routes to the anomaly skill, over the days
     # since the anomaly began; the spike is in its table.
     spike_day = json.loads(spike["alert_json"])["alert"]["date"]
@@ -263,3 +263,43 @@ def schedules_trigger():
     from apscheduler.triggers.cron import CronTrigger
 
     return CronTrigger(hour=8, minute=0, timezone="UTC")
+
+
+def test_top_resources_in_an_alert_thread_are_the_series_spend_by_resource(
+    fake: FakeSlack, engine: Engine
+) -> None:
+    assistant = assistant_for(fake, engine)
+    scan(alert_scheduler(assistant))
+    spike = stored(engine)["gpt-4o"]
+    with BotServer(build_server(assistant.settings, assistant)) as server:
+        answer = ask_in_thread(server, fake, spike["message_ts"], "show the top resources")
+    # The spike's series (OpenAI, OpenAI API, SKU gpt-4o) on its one day, by resource.
+    rows = FRAME[
+        (FRAME["ProviderName"] == "OpenAI")
+        & (FRAME["ServiceName"] == "OpenAI API")
+        & (FRAME["SkuId"] == "gpt-4o")
+        & (pd.to_datetime(FRAME["ChargePeriodStart"]).dt.date == END - timedelta(days=9))
+    ]
+    total = rows["EffectiveCost"].sum()
+    assert total > 0
+    assert f"${total:,.2f}" in answer.params["text"]
+    assert "Resource" in json.dumps(answer.params["blocks"])
+
+
+def test_who_owns_a_sku_spike_answers_spend_by_owner_over_its_days(
+    fake: FakeSlack, engine: Engine
+) -> None:
+    assistant = assistant_for(fake, engine)
+    scan(alert_scheduler(assistant))
+    spike = stored(engine)["gpt-4o"]
+    with BotServer(build_server(assistant.settings, assistant)) as server:
+        answer = ask_in_thread(server, fake, spike["message_ts"], "who owns this?")
+    # The spike's day of gpt-4o spend is all tagged team=search in the demo data.
+    rows = FRAME[
+        (FRAME["SkuId"] == "gpt-4o")
+        & (pd.to_datetime(FRAME["ChargePeriodStart"]).dt.date == END - timedelta(days=9))
+    ]
+    assert set(rows["Tags"].map(lambda tags: json.loads(tags)["team"])) == {"search"}
+    blocks = json.dumps(answer.params["blocks"])
+    assert "Owner" in blocks and "search" in blocks
+    assert f"${rows['EffectiveCost'].sum():,.2f}" in answer.params["text"]

@@ -6,12 +6,10 @@ import dataclasses
 import io
 import json
 import logging
-import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -28,6 +26,7 @@ from skills.catalog import load_skills
 from storage.database import open_database
 from storage.demo import generate_demo_focus
 from storage.ingest import ingest_frame
+from tests.demo_store import demo_fixtures, fake_slack_fixture
 from tests.fake_anthropic import FakeAnthropic, message, tool_use, usage
 from tests.fake_slack import BotServer, FakeSlack, command_body, post, signed
 
@@ -38,29 +37,9 @@ FORM = "application/x-www-form-urlencoded"
 log = logging.getLogger("tests.observability")
 
 
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite store holding 60 days of demo spend ending the day before NOW."""
-    path = tmp_path_factory.mktemp("observability") / "demo.db"
-    engine = open_database(f"sqlite:///{path}")
-    ingest_frame(engine, generate_demo_focus(date(2026, 11, 28), days=60), "demo data")
-    engine.dispose()
-    return path
-
-
-@pytest.fixture
-def engine(demo_file: Path, tmp_path: Path) -> Iterator[Engine]:
-    path = tmp_path / "spendbot.db"
-    shutil.copy(demo_file, path)
-    engine = open_database(f"sqlite:///{path}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
+demo_file, engine = demo_fixtures("observability")
+"""A SQLite store holding 60 days of demo spend ending the day before NOW, a copy per test."""
+fake = fake_slack_fixture()
 
 
 @pytest.fixture

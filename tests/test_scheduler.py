@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,6 +40,7 @@ from storage.database import _alembic_config, create_db_engine, open_database
 from storage.demo import generate_demo_focus
 from storage.ingest import ingest_frame
 from storage.models import Base, job_runs
+from tests.demo_store import fake_slack_fixture
 from tests.fake_slack import FakeSlack, event_body, post, signed
 from tests.guarded_fakes import grant
 from tests.postgres_server import free_port
@@ -49,10 +49,7 @@ NOW = datetime(2026, 11, 25, 12)  # a Wednesday: "last week" is 2026-11-16..22
 JOB = "digest:slack:#finops"
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
+fake = fake_slack_fixture()
 
 
 def assistant_on(engine: Engine, fake: FakeSlack) -> Assistant:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,10 +18,8 @@ from bot.server import build_server
 from bot.settings import Settings
 from skills.catalog import load_skills
 from skills.money import format_money
-from storage.database import open_database
-from storage.demo import generate_demo_focus
-from storage.ingest import ingest_frame
 from storage.models import slack_events
+from tests.demo_store import demo_fixtures, fake_slack_fixture
 from tests.fake_slack import (
     BOT_ID,
     BOT_USER,
@@ -47,29 +42,9 @@ FORM = "application/x-www-form-urlencoded"
 ACK_LATENCIES: dict[str, list[float]] = {}
 
 
-@pytest.fixture(scope="module")
-def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite store holding 60 days of demo spend ending the day before NOW."""
-    path = tmp_path_factory.mktemp("slack") / "demo.db"
-    engine = open_database(f"sqlite:///{path}")
-    ingest_frame(engine, generate_demo_focus(date(2026, 11, 28), days=60), "demo data")
-    engine.dispose()
-    return path
-
-
-@pytest.fixture
-def engine(demo_file: Path, tmp_path: Path) -> Iterator[Engine]:
-    path = tmp_path / "spendbot.db"
-    shutil.copy(demo_file, path)
-    engine = open_database(f"sqlite:///{path}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
+demo_file, engine = demo_fixtures("slack")
+"""A SQLite store holding 60 days of demo spend ending the day before NOW, a copy per test."""
+fake = fake_slack_fixture()
 
 
 def settings_for(fake: FakeSlack, engine: Engine, **extra: Any) -> Settings:
@@ -470,6 +445,7 @@ def test_healthz_reports_database_and_migrations(fake, engine):
             body = json.loads(response.read())
     freshness = body.pop("freshness")
     assert body.pop("sources") == {}
+    assert body.pop("teams") is False  # no MICROSOFT_APP_ID
     assert body == {"status": "ok", "database": True, "migrations_current": True, "slack": True}
     with engine.connect() as connection:
         providers = connection.execute(text("SELECT DISTINCT provider_name FROM ingest_slices"))
