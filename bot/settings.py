@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         default=True,
         description="on|off: whether `spendbot serve` runs scheduled digests, scans and checks.",
     )
+    alert_channel: str | None = Field(
+        default=None,
+        description="Target (slack:#finops) for budget alerts when neither budget nor owner has one.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `spendbot serve` binds.")
     port: int = Field(default=3978, ge=0, le=65535, description="Port `spendbot serve` binds.")
     slack_bot_token: SecretStr | None = Field(
@@ -148,6 +152,11 @@ class Settings(BaseSettings):
     aws_billing_account_id: str | None = Field(
         default=None, description="Payer account id for Cost Explorer rows; default: the caller's."
     )
+    aws_anomaly_detection: bool = Field(
+        default=False,
+        description="Show AWS Cost Anomaly Detection's anomalies beside spendbot's and send it "
+        "alert feedback (boto3 credential chain; ce:GetAnomalies, ce:ProvideAnomalyFeedback).",
+    )
     gcp_export_folder: str | None = Field(
         default=None,
         description="Folder (or gcsfuse mount) the GCP FOCUS view is exported to: gcp-exports.",
@@ -202,6 +211,13 @@ class Settings(BaseSettings):
     gpu_stop_hook: str | None = Field(
         default=None,
         description="Command run as `COMMAND HOST` to stop an idle on-premises GPU host.",
+    )
+    gpu_owner_deadline_minutes: int = Field(
+        default=120, ge=1, description="Minutes owners have to decide a stop request."
+    )
+    gpu_approvers_channel: str | None = Field(
+        default=None,
+        description="Where stop requests go past the owner deadline, e.g. slack:#finops.",
     )
     agent_tokens: SecretStr | None = Field(
         default=None,

@@ -22,8 +22,8 @@ from skills.gpu_scan import Finding, scan
 from skills.money import format_money
 from skills.registry import SkillContext
 from storage.budgets import ALL, Budget
-from storage.cost_series import TEAM_TAG
-from storage.costs import OWNER
+from storage.cost_series import TEAM_TAG, USAGE_CATEGORIES
+from storage.costs import NONE_LABEL, OWNER, Filter, SpendQuery, run_spend
 
 
 @dataclass(frozen=True)
@@ -63,13 +63,44 @@ class FixContext:
 FixFinder = Callable[[FixContext, BudgetStatus], list[Fix]]
 
 
-def _alert_in_scope(budget: Budget, alert: Alert) -> bool:
+def _alert_owner(context: FixContext, alert: Alert, currency: str) -> str | None:
+    """The owner of at least half of an anomaly's series over its days, as spend by owner says.
+
+    Owners come from the one owner resolution (overrides, owner tags, allocation rules, account
+    defaults), so spend a rule assigns counts for that owner's budget, not only tagged spend.
+    """
+    episode = alert.episode
+    key = ("owner", alert.level.name, episode.series, episode.start, episode.end, currency)
+    if key not in context.cache:
+        query = SpendQuery(
+            datetime.combine(episode.start, time()),
+            datetime.combine(episode.end + timedelta(days=1), time()),
+            currency=currency,
+            group_by=(OWNER,),
+            filters=(
+                Filter("charge_category", USAGE_CATEGORIES),  # what detection looks at
+                *(
+                    Filter(dimension, (value,))
+                    for dimension, value in zip(alert.level.keys, episode.series, strict=True)
+                    if value != NONE_LABEL
+                ),
+            ),
+        )
+        amounts = {row.key[0]: row.amount for row in run_spend(context.engine, query)}
+        total = sum(amounts.values())
+        owner = max(amounts, key=lambda name: amounts[name], default=None)
+        context.cache[key] = owner if owner and amounts[owner] >= 0.5 * total > 0 else None
+    return context.cache[key]
+
+
+def _alert_in_scope(context: FixContext, budget: Budget, alert: Alert) -> bool:
     """Whether an anomaly's series lies inside the budget's scope (False when it cannot tell)."""
     if budget.scope == ALL:
         return True
-    owned_by = {OWNER: alert.owner, TEAM_TAG: alert.owner}
+    if budget.scope == OWNER:
+        return _alert_owner(context, alert, budget.currency) == budget.scope_value
     value = {
-        **owned_by,
+        TEAM_TAG: alert.owner,
         "provider": alert.provider,
         "service": alert.service,
         "sub_account": alert.sub_account,
@@ -93,7 +124,7 @@ def anomaly_fixes(context: FixContext, status: BudgetStatus) -> list[Fix]:
     return [
         Fix("anomaly", describe_alert(alert, currency), alert.episode.impact)
         for alert in detection.alerts
-        if alert.episode.impact > 0 and _alert_in_scope(status.budget, alert)
+        if alert.episode.impact > 0 and _alert_in_scope(context, status.budget, alert)
     ]
 
 

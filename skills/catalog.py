@@ -11,6 +11,7 @@ SKILL_MODULES = (
     "skills.forecast",
     "skills.owners",
     "skills.budgets",
+    "skills.budget_nesting",
     "skills.unit_costs",
     "skills.anomalies",
     "skills.digest",
@@ -21,6 +22,7 @@ SKILL_MODULES = (
     "skills.roles",
     "skills.bot_usage",
     "skills.gpus",
+    "skills.gpu_offhours",
     "skills.gpu_efficiency",
     "skills.help",
 )

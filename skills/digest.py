@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 
 from pydantic import BaseModel, Field
@@ -11,6 +12,7 @@ from skills.anomalies import describe_alert, run_detection
 from skills.charts import stacked_weeks_png
 from skills.detection import Alert, DetectorParams
 from skills.errors import UserError
+from skills.gpu_digest import idle_gpu_line, idle_gpu_summary
 from skills.money import format_change, format_money, percent_change
 from skills.periods import Period, parse_period, take_period
 from skills.registry import SKILLS, SkillContext
@@ -147,7 +149,9 @@ def digest_show(context: SkillContext, args: DigestShowArgs) -> Reply:
     spend skill counts them). Top movers are the services, teams and resources whose spend
     changed most; unallocated spend is spend no owner tag or allocation rule claims; open anomalies are the
     anomaly detector's alerts still active in the period. The chart shows the last 8 weeks by
-    the largest services. Can be scoped to one team, provider, service or sub account.
+    the largest services. Can be scoped to one team, provider, service or sub account. Where
+    idle GPUs were proposed or stopped, a line gives the daily waste awaiting a decision, the
+    stops in the period with their saving per day, and the saving billing shows in the period.
     """
     today = context.now.date()
     period = parse_period(args.period, today)
@@ -192,7 +196,7 @@ def digest_show(context: SkillContext, args: DigestShowArgs) -> Reply:
         }
     anomalies = _open_anomalies(context, period, currency, args, filters)
     chart_data, chart = _chart(context, period, currency, filters, args)
-    return _digest_reply(
+    reply = _digest_reply(
         period=period,
         previous=previous,
         currency=currency,
@@ -205,6 +209,22 @@ def digest_show(context: SkillContext, args: DigestShowArgs) -> Reply:
         chart_data=chart_data,
         chart=chart,
     )
+    return _with_idle_gpus(context, reply, period, currency, filters)
+
+
+def _with_idle_gpus(
+    context: SkillContext, reply: Reply, period: Period, currency: str, filters: tuple[Filter, ...]
+) -> Reply:
+    """The digest with its idle-GPU line, for everything or one team (the ledger knows owners)."""
+    if any(f.dimension != TEAM_TAG for f in filters):
+        return reply
+    owner = filters[0].values[0] if filters else None
+    start, end = period.start_datetime(), period.end_exclusive()
+    summary = idle_gpu_summary(context, start, end, currency, owner)
+    if summary is None:
+        return reply
+    line = idle_gpu_line(summary, currency, period.label)
+    return replace(reply, text=f"{reply.text}\n{line}", data={**reply.data, "idle_gpus": summary})
 
 
 def _open_anomalies(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Literal
 
@@ -20,7 +21,16 @@ from storage.costs import Filter, SpendQuery, run_spend
 from storage.focus import METRIC_LABELS
 
 HISTORY_DAYS = 120
-NEXT_PERIOD_WORDS = {"next month": "month", "next quarter": "quarter"}
+MAX_HISTORY_DAYS = 400
+"""Long horizons fit on up to twice their length of history, so a year sees more than 4 months."""
+NEXT_PERIOD_WORDS = {"next month": "month", "next quarter": "quarter", "next year": "year"}
+PERIOD_END_WORDS = re.compile(
+    r"\b(?:(?P<unit>month|quarter|year)[- ]end|end of (?:the |this )?(?P<unit2>month|quarter|year))"
+    r"\b",
+    re.I,
+)
+"""'quarter-end forecast', 'where will we be at the end of the year': the current unit."""
+WEEKLY_TABLE_DAYS = 100
 
 
 class ForecastArgs(BaseModel):
@@ -29,8 +39,8 @@ class ForecastArgs(BaseModel):
     period: str = Field(
         "this month",
         description="The month, quarter or year to forecast: 'this month', 'next month', "
-        "'this quarter', 'next quarter', 'this year', 'November 2026'. The whole calendar "
-        "unit is forecast: actual spend to yesterday plus expected spend for the rest.",
+        "'this quarter', 'next quarter', 'this year', 'next year', 'November 2026'. The whole "
+        "calendar unit is forecast: actual spend to yesterday plus expected spend for the rest.",
     )
     metric: Literal["effective", "billed", "list", "contracted"] = "effective"
     filters: dict[str, list[str]] = Field(
@@ -46,6 +56,9 @@ def parse_forecast_text(text: str, context: SkillContext) -> ForecastArgs:
     """Forecast arguments from a message: the period, metric and filters as for spend."""
     lowered = text.lower()
     period = next((words for words in NEXT_PERIOD_WORDS if words in lowered), None)
+    if period is None and (end := PERIOD_END_WORDS.search(text)):
+        text = text[: end.start()] + " " + text[end.end() :]
+        period = f"this {(end['unit'] or end['unit2']).lower()}"
     spend = parse_spend_text(text.replace(period, " ") if period else text, context)
     chosen = period or (spend.period if "period" in spend.model_fields_set else "this month")
     return ForecastArgs(
@@ -109,9 +122,11 @@ def _daily(
         "forecast next month for gpu spend",
         "month-end forecast for aws",
         "projected spend this quarter",
+        "quarter-end forecast for research",
+        "year-end forecast",
     ),
     triggers=(
-        r"\b(forecasts?|projected|projection|predict\w*|month[- ]end|quarter[- ]end|end up|on track)\b.*",
+        r"\b(forecasts?|projected|projection|predict\w*|month[- ]end|quarter[- ]end|year[- ]end|end up|on track)\b.*",
         r"\bwill\b.{0,40}\b(spend|cost|be)\b.*",
     ),
 )
@@ -129,19 +144,21 @@ def forecast_show(context: SkillContext, args: ForecastArgs) -> Reply:
     currency, _ = context.vocabulary.choose_currency(None)
     filters = resolve_filters(args.filters, args.exclude, context)
     yesterday = today - timedelta(days=1)
+    ahead = (end - today).days + 1
     history = _daily(
         context,
         args,
         filters,
         currency,
-        max(start, today) - timedelta(days=HISTORY_DAYS),
+        # From the period's start at the latest: its actual spend so far comes from here too.
+        min(start, today - timedelta(days=min(max(HISTORY_DAYS, 2 * ahead), MAX_HISTORY_DAYS))),
         yesterday,
     )
     history = history[history.cumsum() > 0] if history.any() else history.iloc[0:0]
     actual = float(history[history.index >= start].sum())
     remaining_start = max(start, today)
     horizon = (end - remaining_start).days + 1
-    forecast = forecast_daily(history, (end - today).days + 1, skip=(remaining_start - today).days)
+    forecast = forecast_daily(history, ahead, skip=(remaining_start - today).days)
     total, low, high = (
         actual + forecast.total,
         actual + forecast.total_low,
@@ -158,12 +175,15 @@ def forecast_show(context: SkillContext, args: ForecastArgs) -> Reply:
     if forecast.note:
         lines.append(f"Note: {forecast.note}.")
     days = pd.date_range(remaining_start, end, freq="D").date
-    weekly = pd.Series(forecast.expected, index=pd.to_datetime(days)).resample("W-SUN").sum()
+    rule, heading = (
+        ("W-SUN", "Week ending") if horizon <= WEEKLY_TABLE_DAYS else ("ME", "Month ending")
+    )
+    grouped = pd.Series(forecast.expected, index=pd.to_datetime(days)).resample(rule).sum()
     table = Table(
-        ["Week ending", "Expected"],
+        [heading, "Expected"],
         [
-            [f"{min(week.date(), end):%Y-%m-%d}", round(amount, 2)]
-            for week, amount in weekly.items()
+            [f"{min(last.date(), end):%Y-%m-%d}", round(amount, 2)]
+            for last, amount in grouped.items()
         ],
         frozenset({1}),
         currency,

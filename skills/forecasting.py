@@ -42,7 +42,8 @@ def forecast_daily(history: pd.Series, horizon: int, skip: int = 0, seed: int = 
 
     The first `skip` of those days are forecast but left out of the result (a period that starts
     after tomorrow). With less than two weeks of history there is no weekly pattern to learn, and the forecast
-    says so and falls back to the run rate of the days there are.
+    says so and falls back to the run rate of the days there are; with less history than days
+    ahead (a quarter or year from a few weeks of data) it says the range is rough.
     """
     if horizon <= skip:
         return Forecast(np.zeros(0), 0.0, 0.0, "none")
@@ -81,8 +82,14 @@ def forecast_daily(history: pd.Series, horizon: int, skip: int = 0, seed: int = 
         )
     totals = np.clip(np.asarray(paths).reshape(horizon, -1)[skip:], 0.0, None).sum(axis=0)
     low, high = np.quantile(totals, BAND)
+    note = (
+        f"only {len(history)} days of history for a forecast {horizon} days ahead: the trend "
+        "beyond what was seen is a guess, so read the range as rough"
+        if len(history) < horizon
+        else None
+    )
     return Forecast(
-        expected, float(low), float(high), "Holt-Winters (damped trend, weekly seasonality)"
+        expected, float(low), float(high), "Holt-Winters (damped trend, weekly seasonality)", note
     )
 
 

@@ -24,7 +24,9 @@ EVENTS = (
     "role_revoked",
     "allocation_changed",
     "budget_set",
+    "budget_nested",
     "anomaly_feedback",
+    "notified",
 )
 """Every kind of audit event, in the order an action usually meets them."""
 

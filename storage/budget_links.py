@@ -36,6 +36,13 @@ def link(connection: Connection, child: Budget, parent: Budget) -> None:
     )
 
 
+def unlink(connection: Connection, child: Budget) -> int | None:
+    """Take `child` out from under its parent; the parent's id, or None when it had none."""
+    parent = parents(connection).get(child.id)
+    connection.execute(delete(budget_links).where(budget_links.c.child_budget_id == child.id))
+    return parent
+
+
 def link_to_scope(
     connection: Connection, child: Budget, parent_scope: str, parent_value: str
 ) -> None:

@@ -233,19 +233,19 @@ llm_turns = Table(
 """One question answered (or attempted) by the LLM, with its token usage and dollar cost."""
 
 
-# Slack event delivery (bot.slack_app) ---------------------------------------------------------
+# Chat deliveries (storage.deliveries: Slack events, Teams activities) -------------------------
 
 slack_events = Table(
     "slack_events",
     Base.metadata,
-    # Slack's event_id: the same on every retry of one event, whichever replica receives it.
+    # Slack's event_id, or teams:<digest>: the same on every retry, whichever replica gets it.
     Column("event_id", String(100), primary_key=True),
     Column("state", String(20), nullable=False),
     Column("claimed_at", DateTime(), nullable=False),
     Column("done_at", DateTime()),
     Column("attempts", Integer, nullable=False),
 )
-"""One Slack event being answered (``claimed``) or answered (``done``): retries are deduplicated here."""
+"""One delivery being answered (``claimed``) or answered (``done``): retries are deduplicated here."""
 
 
 # Owners, allocation rules and budgets (storage.allocation, storage.budgets) -------------------
