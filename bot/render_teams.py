@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image
 
+from bot.render_gpu import keep_submits
 from bot.render_slack import headline, pending_action
 from bot.render_text import format_cell
 from bot.safe_text import safe_text
@@ -210,6 +211,7 @@ def reply_card(
     alert = reply.data.get("anomaly_alert")
     if action is not None:
         card["actions"] = approval_actions(int(action["id"]))
+        body += keep_submits(action)
     elif isinstance(alert, dict) and alert.get("status") == OPEN:
         card["actions"] = feedback_actions(int(alert["id"]))
     return card

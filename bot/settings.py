@@ -219,6 +219,14 @@ class Settings(BaseSettings):
         default=None,
         description="Where stop requests go past the owner deadline, e.g. slack:#finops.",
     )
+    gpu_cpu_fallback: bool = Field(
+        default=True,
+        description="Judge EC2 GPU instances without GPU metrics by CPU and network use.",
+    )
+    gpu_sagemaker_endpoints: Literal["off", "scale-to-zero", "delete"] = Field(
+        default="off",
+        description="What an approved stop does to an idle SageMaker GPU endpoint; off: list only.",
+    )
     agent_tokens: SecretStr | None = Field(
         default=None,
         description="Comma-separated bearer tokens GPU agents push with; unset: /api/gpu-metrics off.",

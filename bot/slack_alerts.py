@@ -26,7 +26,7 @@ def add_alert_actions(bot: SlackBot) -> None:
         action = body["actions"][0]
         feedback = action["action_id"].split(":", 1)[1]
         user = body["user"]["id"]
-        groups = await bot._user_groups(client, user)
+        groups = await bot.user_groups(client, user)
         try:
             state = await bot.blocking.run(
                 give_feedback,

@@ -25,7 +25,7 @@ def add_gpu_actions(bot: SlackBot) -> None:
         hours = int(clicked["action_id"].split(":", 1)[1])
         value = json.loads(clicked["value"])
         user = body["user"]["id"]
-        groups = await bot._user_groups(client, user)
+        groups = await bot.user_groups(client, user)
         skill = bot.assistant.registry.get("gpu_keep")
         assert skill is not None
         args = {"instances": [value["machine"]], "hours": hours, "reason": keep_reason(hours)}
@@ -50,7 +50,7 @@ def add_gpu_actions(bot: SlackBot) -> None:
         machine = safe_text(value["machine"], bot.domains)
         note = f"<@{user}> kept {machine} running until {until} UTC"
         container = body.get("container") or {}
-        await bot._update(
+        await bot.update_message(
             client,
             container.get("channel_id") or (body.get("channel") or {}).get("id"),
             container.get("message_ts") or (body.get("message") or {}).get("ts"),

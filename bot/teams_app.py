@@ -4,8 +4,8 @@ Personal chats, group chats and channel @mentions all become `Assistant.ask` cal
 answered at once (Teams wants a response within 15 s) after a typing indicator; the answer, an
 Adaptive Card, follows in the same conversation and thread through a continuation, with typing
 repeated while it is computed. Approve/Deny submits go through `Assistant.approve`/`deny` as
-``teams:<aad object id>``, and feedback on an anomaly alert card through `bot.teams_alerts`; both
-update the card in place. An activity the Bot Framework delivers again (to this replica or another)
+``teams:<aad object id>``, feedback on an anomaly alert card through `bot.teams_alerts`, and a GPU
+stop request's keep submits through `bot.teams_gpu`; all update the card in place. An activity the Bot Framework delivers again (to this replica or another)
 is answered once (`storage.deliveries`). Every conversation the bot is installed in or spoken to
 is remembered (`storage.teams_refs`) for proactive posts.
 """
@@ -33,12 +33,14 @@ from msrest.exceptions import HttpOperationError
 from bot import render_teams
 from bot.blocking import Blocking
 from bot.pipeline import Answer, Assistant
+from bot.render_gpu import KEEP_ACTION
 from bot.render_slack import headline
 from bot.reply_charts import chart_for
 from bot.safe_text import safe_text
 from bot.settings import Settings
 from bot.teams_adapter import SpendbotAdapter, has_credentials
 from bot.teams_alerts import take_feedback, with_alert_context
+from bot.teams_gpu import keep_machine
 from skills.replies import Reply
 from storage import deliveries, teams_refs
 
@@ -210,6 +212,10 @@ class TeamsBot(ActivityHandler):
         if verb == render_teams.FEEDBACK:
             actor = identity(activity.from_property)
             self._later(turn_context, take_feedback(self, reference, activity, value, actor))
+            return
+        if verb == KEEP_ACTION:
+            actor = identity(activity.from_property)
+            self._later(turn_context, keep_machine(self, reference, activity, value, actor))
             return
         text = (TurnContext.remove_recipient_mention(activity) or "").strip()
         await _typing(turn_context)

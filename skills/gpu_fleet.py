@@ -31,6 +31,12 @@ GPU_METRICS = (
     ("CWAgent", "DCGM_FI_DEV_GPU_UTIL"),
 )
 """(namespace, metric name) pairs read as GPU utilization in percent."""
+ACTIVITY_METRICS = (
+    ("cpu", "CPUUtilization", "Maximum"),
+    ("net_in", "NetworkIn", "Sum"),
+    ("net_out", "NetworkOut", "Sum"),
+)
+"""AWS/EC2 metrics read as the fallback signal of instances without GPU metrics."""
 
 
 class FleetError(Exception):
@@ -50,6 +56,15 @@ class GpuInstance:
     root_device_type: str = "ebs"
     hibernation_configured: bool = False
     provider: str = PROVIDER
+
+
+@dataclass(frozen=True)
+class Activity:
+    """An instance's CPU and network use in one 5-minute period; None where CloudWatch has none."""
+
+    at: datetime
+    cpu_pct: float | None
+    network_bytes: float | None
 
 
 class GpuFleet(Protocol):
@@ -73,8 +88,13 @@ class GpuFleet(Protocol):
         """Stop (never terminate) one instance; an error message, or None when it worked."""
         ...
 
+    def activity(self, instance: GpuInstance, start: datetime, end: datetime) -> list[Activity]:
+        """CPU and network use per 5 minutes in [start, end]: the fallback idleness signal."""
+        ...
 
-def _naive_utc(value: datetime) -> datetime:
+
+def naive_utc(value: datetime) -> datetime:
+    """A datetime as naive UTC, the form the store keeps."""
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
@@ -86,7 +106,7 @@ def _instance(raw: dict[str, Any], region: str) -> GpuInstance:
         region=region,
         state=raw["State"]["Name"],
         tags={tag["Key"]: tag["Value"] for tag in raw.get("Tags", [])},
-        launch_time=_naive_utc(launched) if launched else None,
+        launch_time=naive_utc(launched) if launched else None,
         root_device_type=raw.get("RootDeviceType", "ebs"),
         hibernation_configured=bool(raw.get("HibernationOptions", {}).get("Configured")),
     )
@@ -102,7 +122,7 @@ def _row(
         "gpu_index": int(dimensions.get("index", dimensions.get("gpu", 0))),
         "gpu_uuid": dimensions.get("UUID"),
         "gpu_model": dimensions.get("name") or dimensions.get("modelName"),
-        "sampled_at": _naive_utc(at),
+        "sampled_at": naive_utc(at),
         "utilization_pct": float(value),
         # CloudWatch does not see processes: only NVML samples can show one.
         "process_count": 0,
@@ -215,6 +235,46 @@ class Ec2Fleet:
                         for at, value in zip(result["Timestamps"], result["Values"], strict=True)
                     ]
         return rows
+
+    def activity(self, instance: GpuInstance, start: datetime, end: datetime) -> list[Activity]:
+        """Maximum CPU % and network bytes in+out per 5 minutes from the AWS/EC2 namespace."""
+        queries = [
+            {
+                "Id": key,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/EC2",
+                        "MetricName": name,
+                        "Dimensions": [{"Name": "InstanceId", "Value": instance.id}],
+                    },
+                    "Period": PERIOD_SECONDS,
+                    "Stat": stat,
+                },
+            }
+            for key, name, stat in ACTIVITY_METRICS
+        ]
+        values: dict[str, dict[datetime, float]] = {key: {} for key, _, _ in ACTIVITY_METRICS}
+        try:
+            pages = (
+                self._client("cloudwatch", instance.region)
+                .get_paginator("get_metric_data")
+                .paginate(MetricDataQueries=queries, StartTime=start, EndTime=end)
+            )
+            for page in pages:
+                for result in page["MetricDataResults"]:
+                    for at, value in zip(result["Timestamps"], result["Values"], strict=True):
+                        values[result["Id"]][naive_utc(at)] = float(value)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+            raise FleetError(f"CloudWatch: {error}") from None
+        cpu, net_in, net_out = (values[key] for key, _, _ in ACTIVITY_METRICS)
+        return [
+            Activity(
+                at,
+                cpu.get(at),
+                net_in[at] + net_out[at] if at in net_in and at in net_out else None,
+            )
+            for at in sorted(set(cpu) | set(net_in) | set(net_out))
+        ]
 
     def stop(self, instance: GpuInstance, hibernate: bool) -> str | None:
         """One StopInstances call for this instance (hibernating when asked); never terminate."""

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
+from skills.gpu_fleet import Activity
 from storage.gpu_telemetry import GpuSample
 
 THRESHOLD_TAG = "spendbot:idle-threshold-pct"
@@ -19,6 +20,10 @@ IGNORED_PROCESSES = frozenset(
 """Processes that hold a GPU without using it: they do not make a machine busy."""
 
 EVIDENCE_SAMPLES = 6
+FALLBACK_CPU_PCT = 2.0
+FALLBACK_NETWORK_BYTES = 5_000_000
+"""The fallback signal: below 2 % CPU and 5 MB network in+out in every 5 minutes of the window."""
+FALLBACK_SOURCE = "CPU/network fallback"
 
 
 @dataclass(frozen=True)
@@ -93,17 +98,21 @@ def busy_reason(sample: GpuSample, policy: IdlePolicy) -> str | None:
 
 
 def _coverage_problem(
-    times: Sequence[datetime], start: datetime, now: datetime, policy: IdlePolicy
+    times: Sequence[datetime],
+    start: datetime,
+    now: datetime,
+    policy: IdlePolicy,
+    what: str = "GPU telemetry",
 ) -> str | None:
     if not times:
-        return f"no GPU telemetry in the last {_minutes(policy.window)}"
+        return f"no {what} in the last {_minutes(policy.window)}"
     if now - times[-1] > policy.max_gap:
-        return f"GPU telemetry is stale (last sample {times[-1]:%Y-%m-%d %H:%M})"
+        return f"{what} is stale (last sample {times[-1]:%Y-%m-%d %H:%M})"
     if times[0] - start > policy.max_gap:
-        return f"GPU telemetry covers only the last {_minutes(now - times[0])}"
+        return f"{what} covers only the last {_minutes(now - times[0])}"
     for before, after in pairwise(times):
         if after - before > policy.max_gap:
-            return f"GPU telemetry has a gap from {before:%H:%M} to {after:%H:%M}"
+            return f"{what} has a gap from {before:%H:%M} to {after:%H:%M}"
     return None
 
 
@@ -154,3 +163,46 @@ def judge(
         idle_since=min(quiet),
         evidence=evidence,
     )
+
+
+def _fallback_busy(point: Activity) -> str | None:
+    """Why one period of CPU/network use counts as busy: a missing datapoint, or use."""
+    if point.cpu_pct is None or point.network_bytes is None:
+        return f"CPU/network datapoint missing at {point.at:%H:%M}"
+    if point.cpu_pct >= FALLBACK_CPU_PCT:
+        return f"CPU at {point.cpu_pct:g}% at {point.at:%H:%M}"
+    if point.network_bytes >= FALLBACK_NETWORK_BYTES:
+        return f"network {point.network_bytes / 1e6:.1f} MB at {point.at:%H:%M}"
+    return None
+
+
+def judge_fallback(
+    points: Sequence[Activity], tags: Mapping[str, str], now: datetime, policy: IdlePolicy
+) -> Verdict:
+    """For an instance without GPU metrics: idle only when CPU and network stayed quiet throughout.
+
+    Every verdict says it rests on the fallback signal; any missing datapoint means busy.
+    """
+    kept = kept_by_tag(tags, policy)
+    if kept:
+        return Verdict(False, kept, kept=True)
+    policy = policy.for_tags(tags)
+    start = now - policy.window
+    ordered = sorted((point for point in points if point.at <= now), key=lambda point: point.at)
+    recent = [point for point in ordered if point.at >= start]
+    problem = _coverage_problem(
+        [point.at for point in recent], start, now, policy, "CPU/network telemetry"
+    ) or next(filter(None, (_fallback_busy(point) for point in reversed(recent))), None)
+    if problem:
+        return Verdict(False, f"no GPU telemetry; fallback signal: {problem}")
+    last_busy = max((point.at for point in ordered if _fallback_busy(point)), default=None)
+    quiet = [point.at for point in ordered if last_busy is None or point.at > last_busy]
+    peak_cpu = max(point.cpu_pct or 0.0 for point in recent)
+    peak_net = max(point.network_bytes or 0.0 for point in recent)
+    text = (
+        f"fallback signal (no GPU metrics): CPU below {FALLBACK_CPU_PCT:g}% and network below "
+        f"{FALLBACK_NETWORK_BYTES / 1e6:g} MB per 5 min for {_minutes(policy.window)} "
+        f"(peak CPU {peak_cpu:g}%, network {peak_net / 1e6:.2f} MB)"
+    )
+    evidence = {"at": recent[-1].at.isoformat(), "text": text, "source": FALLBACK_SOURCE}
+    return Verdict(True, text, idle_since=min(quiet), evidence=(evidence,))

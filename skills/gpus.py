@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from skills.errors import UserError
 from skills.gpu_digest import realized_saving
 from skills.gpu_fleet import ON_PREM, FleetError, GpuInstance, open_fleet, stop_host
 from skills.gpu_idle import IdlePolicy
+from skills.gpu_sagemaker import ENDPOINT, SAGEMAKER, open_sagemaker
 from skills.gpu_scan import Finding, Machine, assess, on_prem, owner_of, scan
 from skills.money import format_money
 from skills.registry import FAILED_TARGETS, SKILLS, ActionPlan, SkillContext
@@ -19,9 +21,13 @@ from skills.replies import Reply, Table
 from storage.gpu_savings import Snooze, Stop, list_stops, record
 
 INSTANCE_ID = re.compile(r"\bi-[0-9a-f]{8,17}\b")
+SAGEMAKER_ARN = re.compile(
+    r"\barn:aws[\w-]*:sagemaker:[\w-]+:\d+:(?:notebook-instance|endpoint)/[\w-]+"
+)
 FLEET_HINT = (
     "spendbot needs ec2:DescribeInstances, cloudwatch:ListMetrics and "
-    "cloudwatch:GetMetricData in each region of SPENDBOT_GPU_AWS_REGIONS (see the README)"
+    "cloudwatch:GetMetricData in each region of SPENDBOT_GPU_AWS_REGIONS, and the SageMaker "
+    "List/Describe actions to watch notebooks and endpoints (see the README)"
 )
 
 
@@ -159,7 +165,8 @@ class GpuStopArgs(BaseModel):
 def parse_stop_text(text: str, context: SkillContext) -> GpuStopArgs:
     """Instance ids named in the text; a dry run when it says dry run / what would / preview."""
     dry = re.search(r"\bdry[- ]?run\b|\bwhat would\b|\bpreview\b|\bsimulate\b", text, re.I)
-    return GpuStopArgs(instances=INSTANCE_ID.findall(text), dry_run=bool(dry))
+    named = INSTANCE_ID.findall(text) + SAGEMAKER_ARN.findall(text)
+    return GpuStopArgs(instances=named, dry_run=bool(dry))
 
 
 def _why_not(finding: Finding) -> str | None:
@@ -215,7 +222,17 @@ def plan_stop(context: SkillContext, args: GpuStopArgs) -> ActionPlan:
 def revalidate_stop(context: SkillContext, args: GpuStopArgs, target: dict[str, Any]) -> str | None:
     """Just before the stop: still there, running, stoppable, not kept, idle on fresh telemetry."""
     fleet = open_fleet(context.settings)
-    if target["provider"] == ON_PREM:
+    sagemaker = open_sagemaker(context.settings)
+    if target["provider"] == SAGEMAKER:
+        if sagemaker is None:
+            return "SageMaker is not watched"
+        resource = sagemaker.resource(target["kind"], target["name"], target["region"])
+        if resource is None:
+            return "no longer exists"
+        if resource.status != "InService":
+            return f"is {resource.status}"
+        machine = Machine.from_sagemaker(resource, context.settings)
+    elif target["provider"] == ON_PREM:
         machine = on_prem(context, target["id"])
     elif fleet is None:
         return "no GPU fleet is configured"
@@ -228,10 +245,33 @@ def revalidate_stop(context: SkillContext, args: GpuStopArgs, target: dict[str, 
         machine = Machine.from_instance(instance)
     if machine.stop_problem:
         return machine.stop_problem
-    verdict = assess(context, machine, IdlePolicy.from_settings(context.settings), fleet).verdict
+    policy = IdlePolicy.from_settings(context.settings)
+    verdict = assess(context, machine, policy, fleet, sagemaker).verdict
     if verdict.idle:
         return None
     return verdict.reason if verdict.kept else f"busy again: {verdict.reason}"
+
+
+def _stop_sagemaker(context: SkillContext, target: dict[str, Any]) -> str | None:
+    """Stop a notebook instance, or scale to zero or delete an endpoint, as configured."""
+    sagemaker = open_sagemaker(context.settings)
+    if sagemaker is None:
+        return "SageMaker is not watched"
+    try:
+        resource = sagemaker.resource(target["kind"], target["name"], target["region"])
+    except FleetError as error:
+        return str(error)
+    if resource is None:
+        return "no longer exists"
+    return sagemaker.stop(resource, getattr(context.settings, "gpu_sagemaker_endpoints", "off"))
+
+
+def _outcome(context: SkillContext, target: dict[str, Any], hibernate: bool) -> str:
+    """What a successful stop did to the machine."""
+    if target.get("kind") == ENDPOINT:
+        action = getattr(context.settings, "gpu_sagemaker_endpoints", "off")
+        return "scaled to zero" if action == "scale-to-zero" else "deleted"
+    return "hibernated" if hibernate else "stopped"
 
 
 def _stop_one(context: SkillContext, target: dict[str, Any], hibernate: bool) -> str | None:
@@ -239,6 +279,8 @@ def _stop_one(context: SkillContext, target: dict[str, Any], hibernate: bool) ->
     if target["provider"] == ON_PREM:
         hook = on_prem(context, target["id"]).hook
         return stop_host(hook, target["id"]) if hook else "no stop hook for on-premises hosts"
+    if target["provider"] == SAGEMAKER:
+        return _stop_sagemaker(context, target)
     fleet = open_fleet(context.settings)
     if fleet is None:
         return "no GPU fleet is configured"
@@ -295,14 +337,15 @@ def gpu_stop(context: SkillContext, args: GpuStopArgs) -> Reply:
         rows.append(
             [
                 target["id"],
-                "hibernated" if hibernate else "stopped",
+                _outcome(context, target, hibernate),
                 "",
                 _money(target["daily_cost"], target["currency"]),
             ]
         )
-    stopped = len(targets) - len(failed)
+    outcomes = Counter(row[1] for row in rows if row[1] != "failed")
+    done = ", ".join(f"{outcome} {count}" for outcome, count in sorted(outcomes.items()))
     return Reply(
-        text=f"Stopped {stopped} GPU instance(s), saving about {format_money(saved)}/day.",
+        text=f"GPU machines {done or 'stopped 0'}, saving about {format_money(saved)}/day.",
         table=Table(["Instance", "Outcome", "Error", "Saving per day"], rows),
         data={FAILED_TARGETS: failed, "saving_per_day": round(saved, 2)},
     )
