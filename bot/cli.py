@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import getpass
 import json
 import sys
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
+from bot.cli_access import audit, roles_app
+from bot.cli_data import demo_data, ingest, sync
 from bot.logging_setup import LogFormat, configure_logging
 from bot.pipeline import Answer, Assistant
 from bot.render_text import render_plain
@@ -28,23 +20,15 @@ from bot.terminal import print_pending, print_reply, run_chat
 from skills.catalog import load_skills
 from skills.errors import UserError
 from skills.identities import parse_identity
-from skills.money import format_money
 from skills.replies import Reply
-from skills.roles import RoleArgs
-from storage import audit as audit_store
-from storage import roles as role_store
 from storage.actions import list_actions
 from storage.database import open_database
-from storage.demo import generate_demo_focus
-from storage.demo_gpus import load_demo_gpu_samples
-from storage.ingest import IngestReport, ingest_files, ingest_frame
 
 app = typer.Typer(
     help="spendbot: FinOps for AI infrastructure, in chat.",
     no_args_is_help=True,
     add_completion=False,
 )
-roles_app = typer.Typer(help="Who may run and approve guarded skills.", no_args_is_help=True)
 app.add_typer(roles_app, name="roles")
 console = Console()
 errors = Console(stderr=True)
@@ -54,70 +38,8 @@ def _assistant(settings: Settings) -> Assistant:
     return Assistant(settings, open_database(settings.database_url), load_skills())
 
 
-def _print_report(report: IngestReport) -> None:
-    totals = ", ".join(
-        f"EffectiveCost {format_money(report.effective_cost[currency], currency)} / BilledCost "
-        f"{format_money(report.billed_cost[currency], currency)}"
-        for currency in sorted(report.effective_cost)
-    )
-    console.print(f"Loaded {report.rows:,} rows from {len(report.files)} file(s).")
-    console.print(f"Providers: {', '.join(sorted(report.providers)) or 'none'}")
-    console.print(f"Billing periods: {', '.join(sorted(report.billing_periods)) or 'none'}")
-    console.print(f"Totals: {totals or 'none'}")
-    if report.replaced_slices:
-        console.print(
-            f"Replaced {report.replaced_slices} previously loaded slice(s) (provider, account, billing period)."
-        )
-
-
-@app.command()
-def ingest(
-    paths: Annotated[
-        list[Path], typer.Argument(help="FOCUS 1.0+ files: .csv, .csv.gz or .parquet")
-    ],
-) -> None:
-    """Load FOCUS billing files; a restated export replaces its billing period."""
-    settings = Settings()
-    engine = open_database(settings.database_url)
-    total = sum(path.stat().st_size for path in paths if path.is_file())
-    try:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=errors,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("Ingesting", total=total)
-            report = ingest_files(engine, paths, progress=lambda done: bar.advance(task, done))
-    except UserError as error:
-        errors.print(f"[red]error:[/red] {error}", highlight=False)
-        errors.print("Nothing was loaded; the store is unchanged.")
-        raise typer.Exit(1) from None
-    _print_report(report)
-
-
-@app.command("demo-data")
-def demo_data(
-    days: Annotated[int, typer.Option(help="Days of history, ending yesterday.")] = 120,
-    csv: Annotated[
-        Path | None, typer.Option(help="Also write the generated FOCUS rows to this CSV file.")
-    ] = None,
-) -> None:
-    """Generate realistic AI-infrastructure spend in FOCUS form and load it, with GPU telemetry."""
-    settings = Settings()
-    frame = generate_demo_focus(settings.current_time().date() - timedelta(days=1), days=days)
-    if csv:
-        frame.to_csv(csv, index=False, na_rep="NULL")
-        console.print(f"Wrote {len(frame):,} rows to {csv}")
-    engine = open_database(settings.database_url)
-    _print_report(ingest_frame(engine, frame, "demo data"))
-    samples = load_demo_gpu_samples(engine, settings.current_time())
-    console.print(
-        f"GPU telemetry: {samples:,} samples from two on-premises hosts (the last 3 hours)"
-    )
+app.command()(ingest)
+app.command("demo-data")(demo_data)
 
 
 def _answer_json(answer: Answer) -> str:
@@ -209,14 +131,6 @@ def _identity(user: str) -> str:
         raise typer.Exit(2) from None
 
 
-def _operator() -> str:
-    """Who ran a CLI command that writes the store directly (an operator with database access)."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
-
-
 def _finish(reply: Reply) -> None:
     print_reply(console, reply)
     if reply.is_error:
@@ -280,139 +194,7 @@ def resume() -> None:
         raise typer.Exit(1)
 
 
-def _role_args(user: str, role: str, team: str | None) -> RoleArgs:
-    try:
-        return RoleArgs(identity=user, role=role, team=team)
-    except (UserError, ValueError) as error:
-        errors.print(f"[red]error:[/red] {error}", highlight=False, markup=False)
-        raise typer.Exit(2) from None
-
-
-def _change_role(args: RoleArgs, grant: bool) -> None:
-    """Grant or revoke a role straight in the store, auditing a change (not a no-op)."""
-    settings = Settings()
-    engine = open_database(settings.database_url)
-    now = settings.current_time()
-    with engine.begin() as connection:
-        if grant:
-            changed = role_store.grant(
-                connection, args.identity, args.role, args.scope, by=_operator(), at=now
-            )
-        else:
-            changed = role_store.revoke(connection, args.identity, args.role, args.scope)
-        if changed:
-            audit_store.record(
-                connection,
-                at=now,
-                actor=_operator(),
-                event="role_granted" if grant else "role_revoked",
-                detail={"identity": args.identity, "role": args.role, "team": args.scope},
-            )
-    verbs = {(True, True): "now holds", (True, False): "already held"}
-    verbs |= {(False, True): "no longer holds", (False, False): "did not hold"}
-    console.print(
-        f"{args.identity} {verbs[grant, changed]} {args.describe()}.", highlight=False, markup=False
-    )
-
-
-@roles_app.command("grant")
-def roles_grant(
-    user: Annotated[str, typer.Argument(help="alice, slack:U123, slack-group:S456, teams:ID")],
-    role: Annotated[str, typer.Argument(help="admin, finops, owner, ...")],
-    team: Annotated[str | None, typer.Option(help="Only for this team.")] = None,
-) -> None:
-    """Grant a role directly in the store (how the first admin is made); audited."""
-    _change_role(_role_args(user, role, team), grant=True)
-
-
-@roles_app.command("revoke")
-def roles_revoke(
-    user: Annotated[str, typer.Argument(help="alice, slack:U123, slack-group:S456, teams:ID")],
-    role: Annotated[str, typer.Argument(help="admin, finops, owner, ...")],
-    team: Annotated[str | None, typer.Option(help="Only for this team.")] = None,
-) -> None:
-    """Revoke a role directly in the store; audited."""
-    _change_role(_role_args(user, role, team), grant=False)
-
-
-@roles_app.command("list")
-def roles_list() -> None:
-    """List every role grant."""
-    grants = role_store.list_grants(open_database(Settings().database_url))
-    if not grants:
-        console.print("No roles granted yet. Make the first admin: spendbot roles grant NAME admin")
-    for grant in grants:
-        team = "every team" if grant.team == role_store.ALL_TEAMS else f"team {grant.team}"
-        console.print(
-            f"{grant.identity}  {grant.role}  ({team}; granted by {grant.granted_by} "
-            f"at {grant.granted_at:%Y-%m-%d %H:%M} UTC)",
-            highlight=False,
-            markup=False,
-        )
-
-
-def _when(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value).replace(tzinfo=None)
-    except ValueError:
-        errors.print(f"[red]error:[/red] {option} takes a date such as 2026-11-01")
-        raise typer.Exit(2) from None
-
-
-@app.command()
-def audit(
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")] = False,
-    since: Annotated[str | None, typer.Option(help="From this date/time (UTC).")] = None,
-    until: Annotated[str | None, typer.Option(help="Before this date/time (UTC).")] = None,
-    actor: Annotated[str | None, typer.Option(help="Identity, or part of one.")] = None,
-    skill: Annotated[str | None, typer.Option(help="Only events of this skill.")] = None,
-    event: Annotated[str | None, typer.Option(help="Only this event kind.")] = None,
-) -> None:
-    """Export the audit log: every guarded call, approval, refusal, run and result."""
-    if as_json and as_csv:
-        errors.print("[red]error:[/red] choose one of --json and --csv")
-        raise typer.Exit(2)
-    entries = audit_store.query(
-        open_database(Settings().database_url),
-        since=_when(since, "--since"),
-        until=_when(until, "--until"),
-        actor=actor,
-        skill=skill,
-        events=(event,) if event else (),
-    )
-    rows = [entry.as_dict() for entry in entries]
-    if as_json:
-        print(json.dumps(rows, indent=2, default=str))
-        return
-    if as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["id", "at", "actor", "event", "skill", "action_id", "detail"])
-        for row in rows:
-            writer.writerow(
-                [
-                    row["id"],
-                    row["at"],
-                    row["actor"],
-                    row["event"],
-                    row["skill"] or "",
-                    row["action_id"] if row["action_id"] is not None else "",
-                    json.dumps(row["detail"], sort_keys=True, default=str),
-                ]
-            )
-        return
-    if not rows:
-        console.print("No audit events.")
-    for row in rows:
-        action = f" #{row['action_id']}" if row["action_id"] is not None else ""
-        console.print(
-            f"{row['at']}  {row['actor']}  {row['event']}  {row['skill'] or ''}{action}  "
-            f"{json.dumps(row['detail'], default=str)[:160]}",
-            highlight=False,
-            markup=False,
-        )
+app.command()(audit)
 
 
 def _run_skill(name: str, args: dict) -> Reply:
@@ -519,69 +301,7 @@ def mcp_serve(
         serve_stdio(server)
 
 
-@app.command()
-def sync(
-    source: Annotated[
-        str | None,
-        typer.Argument(
-            help="openai, anthropic, aws-exports, aws-cost-explorer, gcp-exports, azure-exports"
-            " or onprem-gpus (default: every configured one)."
-        ),
-    ] = None,
-    months: Annotated[
-        int | None,
-        typer.Option(
-            help="Whole months to replace, ending with this one (default SPENDBOT_SYNC_MONTHS)."
-        ),
-    ] = None,
-) -> None:
-    """Pull spend from the configured sources now; each synced month replaces what was stored."""
-    from storage.connectors import SOURCES, configured_sources, sync_source
-
-    settings = Settings()
-    configs = configured_sources(settings)
-    if source is not None and source not in SOURCES:
-        errors.print(f"error: unknown source {source!r}; choose one of {', '.join(SOURCES)}")
-        raise typer.Exit(2)
-    if source is not None and source not in configs:
-        errors.print(f"error: {source} is not configured (see the README's Connectors section)")
-        raise typer.Exit(2)
-    names = [source] if source else list(configs)
-    if not names:
-        errors.print("No sources are configured (see the README's Connectors section).")
-        raise typer.Exit(2)
-    engine = open_database(settings.database_url)
-    failed = False
-    for name in names:
-        try:
-            result = sync_source(
-                engine,
-                name,
-                configs[name],
-                now=settings.current_time(),
-                months=months or settings.sync_months,
-            )
-        except UserError as error:
-            errors.print(f"{name}: error: {error}", highlight=False, markup=False)
-            errors.print(f"{name}: nothing was loaded; the store is unchanged.")
-            failed = True
-            continue
-        report = result.report
-        periods = ", ".join(f"{month:%Y-%m}" for month in result.months)
-        totals = ", ".join(
-            f"EffectiveCost {format_money(report.effective_cost[currency], currency)}"
-            for currency in sorted(report.effective_cost)
-        )
-        console.print(
-            f"{name}: {report.rows:,} rows for {periods} in {result.seconds:.1f} s"
-            f"{'; ' + totals if totals else ''}; replaced {report.replaced_slices} slice(s).",
-            highlight=False,
-            markup=False,
-        )
-        for note in result.notes:
-            console.print(f"{name}: {note}", highlight=False, markup=False)
-    if failed:
-        raise typer.Exit(1)
+app.command()(sync)
 
 
 # Budgets and owners (bot/cli_owners.py) -------------------------------------------------------

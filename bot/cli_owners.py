@@ -15,8 +15,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bot.pipeline import Assistant
 from bot.settings import Settings
-from skills.budgeting import evaluate_budgets
+from skills.budget_alerts import budget_notices
+from skills.catalog import load_skills
 from storage import allocation, audit, budget_links
 from storage import budgets as budget_store
 from storage.database import open_database
@@ -29,7 +31,8 @@ console = Console()
 errors = Console(stderr=True)
 
 
-def _operator() -> str:
+def cli_operator() -> str:
+    """Who ran a CLI command that writes the store directly (an operator with database access)."""
     try:
         return f"cli:{getpass.getuser()}"
     except Exception:
@@ -51,11 +54,12 @@ def budgets_check(
 ) -> None:
     """Evaluate every budget now; print the thresholds that fired for the first time this period.
 
+    Each alert reads as the scheduled budget alerts post it, with its drivers and fixes.
     Running it again fires nothing new until another threshold is crossed or a period starts.
     """
     settings = Settings()
-    engine = open_database(settings.database_url)
-    alerts = evaluate_budgets(engine, settings.current_time(), fallback=fallback)
+    assistant = Assistant(settings, open_database(settings.database_url), load_skills())
+    notices = budget_notices(assistant.context(cli_operator()), fallback)
     if as_json:
         print(
             json.dumps(
@@ -68,19 +72,22 @@ def budgets_check(
                         "also": list(alert.also),
                         "notify": alert.notify,
                         "message": alert.message,
+                        "text": notice.reply.text,
+                        "fixes": notice.reply.data["fixes"],
                         "status": alert.status.as_dict(),
                     }
-                    for alert in alerts
+                    for notice in notices
+                    for alert in [notice.alert]
                 ],
                 indent=2,
                 ensure_ascii=False,
             )
         )
         return
-    if not alerts:
+    if not notices:
         _say("No new budget alerts.")
-    for alert in alerts:
-        _say(f"[{alert.notify or 'no target'}] {alert.message}")
+    for notice in notices:
+        _say(f"[{notice.target or 'no target'}] {notice.reply.text}")
 
 
 @budgets_app.command("import")
@@ -97,7 +104,7 @@ def budgets_import(
     except (OSError, ValueError) as error:
         errors.print(f"error: {error}", highlight=False, markup=False)
         raise typer.Exit(2) from None
-    now, actor = settings.current_time(), _operator()
+    now, actor = settings.current_time(), cli_operator()
     stored: list[tuple[budget_store.Budget, tuple[str, str] | None]] = []
     with engine.begin() as connection:
         for row in rows:
@@ -142,7 +149,7 @@ def owners_contact(
     """Set where an owner is notified (budgets, anomalies, idle GPUs); audited."""
     settings = Settings()
     engine = open_database(settings.database_url)
-    now, actor = settings.current_time(), _operator()
+    now, actor = settings.current_time(), cli_operator()
     with engine.begin() as connection:
         allocation.set_contact(connection, owner, contact, by=actor, at=now)
         audit.record(
@@ -192,7 +199,7 @@ def owners_split(
         raise typer.Exit(2) from None
     settings = Settings()
     engine = open_database(settings.database_url)
-    now, actor = settings.current_time(), _operator()
+    now, actor = settings.current_time(), cli_operator()
     with engine.begin() as connection:
         allocation.set_split(connection, split, by=actor, at=now)
         audit.record(

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 PATH = "/api/gpu-metrics"
 MAX_SAMPLES = 5000
+INGEST_SOURCE = "gpu_agent"
+"""The `source` label of GPU samples in the ingest metric."""
 
 
 def _tokens(settings: Settings) -> list[bytes]:
@@ -77,6 +79,7 @@ def add_gpu_metrics_routes(
                 {"error": f"expected {{'samples': [...]}}: {error}"}, status=400
             )
         stored = await blocking.run(store, rows)
+        assistant.observer.ingest_rows(INGEST_SOURCE, stored)
         return web.json_response({"stored": stored}, status=202)
 
     app.router.add_post(PATH, gpu_metrics)

@@ -118,6 +118,7 @@ def sync(runtime: JobRuntime, target: str | None, args: dict[str, Any]) -> str:
             now=settings.current_time(),
             months=settings.sync_months,
         )
+        assistant.observer.ingest_rows(name, result.report.rows)
         lines.append(f"{name}: {result.report.rows:,} rows")
     summary = "; ".join(lines) or "no sources configured"
     if target:

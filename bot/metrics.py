@@ -64,7 +64,7 @@ class Metrics(Observer):
         )
         self.ingest = Counter(
             "spendbot_ingest_rows",
-            "FOCUS rows loaded, by source.",
+            "Rows loaded, by source (a connector, or gpu_agent for GPU samples).",
             ["source"],
             registry=self.registry,
         )
@@ -87,7 +87,7 @@ class Metrics(Observer):
         """One skill call finished; an incident also counts as an error."""
         self.skill_seconds.labels(skill, outcome).observe(seconds)
         if outcome == "incident":
-            self.errors.labels("skill").inc()
+            self.failed("skill")
 
     def llm_used(self, usage: dict[str, Any]) -> None:
         """Tokens (and cost, when the model is priced) of one LLM answer."""
@@ -98,14 +98,18 @@ class Metrics(Observer):
             self.llm_cost.labels(model).inc(usage["cost_usd"])
 
     def ingest_rows(self, source: str, rows: int) -> None:
-        """`rows` FOCUS rows were loaded from `source` (a connector name or "file")."""
+        """`rows` rows were loaded from `source` (a connector name, or gpu_agent)."""
         self.ingest.labels(source).inc(rows)
 
     def scheduler_run(self, job: str, outcome: str) -> None:
-        """A scheduled job ran with `outcome` (ok, failed, skipped: another replica held it)."""
+        """A job of kind `job` ran: ok, failed, missed, or skipped (another replica held it)."""
         self.scheduler.labels(job, outcome).inc()
         if outcome == "failed":
-            self.errors.labels("scheduler").inc()
+            self.failed("scheduler")
+
+    def failed(self, where: str) -> None:
+        """An unexpected failure in `where` (skill, scheduler, slack, http)."""
+        self.errors.labels(where).inc()
 
     # HTTP -------------------------------------------------------------------------------------
 
@@ -124,7 +128,7 @@ class Metrics(Observer):
             status = error.status
             raise
         except Exception:
-            self.errors.labels("http").inc()
+            self.failed("http")
             raise
         finally:
             self.requests.labels(request.method, route, str(status)).inc()

@@ -139,6 +139,7 @@ class Scheduler:
         claimed = schedules.claim_run(self.engine, job.id, fire_time, self.replica, _real_now())
         if not claimed:
             log.info("job %s at %s: another replica has it", job.id, fire_time)
+            self._report(job, "skipped")
             return None
         return self._run(job, fire_time)
 
@@ -158,18 +159,26 @@ class Scheduler:
         if job.misfire_grace_time is not None and late > timedelta(seconds=job.misfire_grace_time):
             log.warning("job %s at %s was missed by %s", job.id, fire_time, late)
             self._finish(job, fire_time, schedules.MISSED, f"late by {late}")
+            self._report(job, "missed")
             return JobExecutionEvent(EVENT_JOB_MISSED, job.id, schedules.STORE, fire_time)
         try:
             summary = job.func(*job.args, **job.kwargs, runtime=self.runtime)
         except Exception as error:
             log.exception("job %s at %s failed", job.id, fire_time)
             self._finish(job, fire_time, schedules.ERROR, f"{type(error).__name__}: {error}")
+            self._report(job, "failed")
             return JobExecutionEvent(
                 EVENT_JOB_ERROR, job.id, schedules.STORE, fire_time, exception=error
             )
         log.info("job %s at %s: %s", job.id, fire_time, summary)
         self._finish(job, fire_time, schedules.OK, str(summary))
+        self._report(job, "ok")
         return JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, schedules.STORE, fire_time, summary)
+
+    def _report(self, job: Job, outcome: str) -> None:
+        # Labelled by kind, not job id, so the metric's label set stays bounded.
+        kind = str(job.kwargs.get("kind", "unknown"))
+        self.runtime.assistant.observer.scheduler_run(kind, outcome)
 
     def _finish(self, job: Job, fire_time: datetime, outcome: str, detail: str) -> None:
         schedules.finish_run(

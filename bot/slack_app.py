@@ -100,6 +100,12 @@ class SlackBot:
         self.app.action(render_slack.DENY)(self._on_deny)
         add_alert_actions(self)
         add_gpu_actions(self)
+        self.app.error(self._on_error)
+
+    async def _on_error(self, error: Exception) -> None:
+        """A listener or middleware raised: log it and count it (Bolt answers Slack 500)."""
+        log.error("Slack listener failed: %s", error, exc_info=error)
+        self.assistant.observer.failed("slack")
 
     # Gatekeeping ------------------------------------------------------------------------------
 
@@ -172,11 +178,11 @@ class SlackBot:
             reply = answer.reply
         except Exception:
             reply = self.assistant.incident(f"answering Slack event {event_id} failed")
-        await self._update(client, channel, placeholder["ts"], reply)
+        await self.update_message(client, channel, placeholder["ts"], reply)
         await self.blocking.run(deliveries.finish, engine, event_id, _now())
         await self._post_chart(client, reply, channel, thread)
 
-    async def _update(
+    async def update_message(
         self,
         client: AsyncWebClient,
         channel: str,
@@ -262,7 +268,7 @@ class SlackBot:
 
     # Approvals ------------------------------------------------------------------------------------
 
-    async def _user_groups(self, client: AsyncWebClient, user: str) -> tuple[str, ...]:
+    async def user_groups(self, client: AsyncWebClient, user: str) -> tuple[str, ...]:
         """The Slack user groups `user` belongs to, as identities (``slack-group:S1``)."""
         try:
             found = await client.usergroups_list(include_users=True)
@@ -293,7 +299,7 @@ class SlackBot:
         """Approve or deny through the guarded-actions checks; update the message in place."""
         user = body["user"]["id"]
         action_id = int(body["actions"][0]["value"])
-        groups = await self._user_groups(client, user)
+        groups = await self.user_groups(client, user)
         identity = f"slack:{user}"
         if approve:
             reply = await self.blocking.run(self.assistant.approve, action_id, identity, groups)
@@ -323,7 +329,7 @@ class SlackBot:
                 count = reply.data["approvals"]
                 note += f" ({count} of {pending.data['action']['approvals_required']} approvals)"
                 reply = pending
-        await self._update(
+        await self.update_message(
             client,
             channel,
             ts,

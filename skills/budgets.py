@@ -83,12 +83,12 @@ class BudgetSetArgs(BaseModel):
 
 
 def _scope(text: str, context: SkillContext) -> tuple[str, str]:
-    """The scope of 'for research', 'for aws', 'for project llm-pretrain', 'for everything'."""
+    """The scope of 'for research', 'for aws', 'for project llm-pretrain', 'for sku gpt-4o'..."""
     words = text.strip().strip("'\"")
     if words.lower() in ("all", "everything", "all spend", "total", "the company", "the org"):
         return ALL, ""
     if match := re.match(r"^(?:the\s+)?([a-z][\w-]*)\s*[=:]\s*(\S+)$", words, re.I) or re.match(
-        r"^(?:the\s+)?(provider|service|project|env|owner|team)\s+(.+)$", words, re.I
+        r"^(?:the\s+)?(provider|service|project|env|owner|team|sku|model)\s+(.+)$", words, re.I
     ):
         dimension = resolve_dimension(match[1], context)
         if dimension == TAG_PREFIX + "team":
@@ -103,7 +103,7 @@ def _scope(text: str, context: SkillContext) -> tuple[str, str]:
             return mention.dimension, mention.value
     raise UserError(
         f"I don't know who or what '{text}' is",
-        "name a team (owner), a provider, a service or tag=value, e.g. 'for research'",
+        "name a team (owner), a provider, a service, a sku (model) or tag=value, e.g. 'for research'",
     )
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pydantic import BaseModel, Field
 
 from skills.anomalies import describe_alert, run_detection
+from skills.anomaly_alerts import series_owner
 from skills.charts import stacked_weeks_png
 from skills.detection import Alert, DetectorParams
 from skills.errors import UserError
@@ -240,11 +241,16 @@ def _open_anomalies(
     )
     detection = run_detection(context, lookback, DetectorParams(), currency)
     wanted = {SCOPES[f.dimension]: f.values[0] for f in filters}
-    return [
-        alert
+    # Owners as the anomaly alerts name them: tag, then allocation rule, then account default.
+    open_alerts = [
+        replace(alert, owner=series_owner(context.engine, alert))
         for alert in detection.alerts
         if alert.episode.end >= period.start
-        and all(getattr(alert, field) == value for field, value in wanted.items())
+    ]
+    return [
+        alert
+        for alert in open_alerts
+        if all(getattr(alert, field) == value for field, value in wanted.items())
     ]
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from bot.jobs import JobRuntime
 from bot.notify import notifier
@@ -41,6 +41,24 @@ def add_budget(engine: Engine, scope: str, value: str, amount: float, notify: st
             connection, scope=scope, scope_value=value, period="monthly", amount=amount,
             currency="USD", by="t", at=NOW, notify=notify,
         )  # fmt: skip
+
+
+def add_idle_gpu(connection: Connection, host: str) -> None:
+    """Two hours of samples of one idle on-premises GPU, up to NOW."""
+    gpu_telemetry.insert_samples(
+        connection,
+        [
+            {
+                "host": host,
+                "gpu_index": 0,
+                "sampled_at": NOW - timedelta(minutes=minutes),
+                "utilization_pct": 0.0,
+                "process_count": 0,
+                "source": "nvml",
+            }
+            for minutes in range(0, 125, 5)
+        ],
+    )
 
 
 def top_service_change(team: str) -> tuple[str, float]:
@@ -80,20 +98,7 @@ def test_alerts_name_drivers_and_fixes_and_reach_budget_owner_or_fallback(
     everything = float(DEMO[in_november].EffectiveCost.sum())
     with sqlite_engine.begin() as connection:
         set_contact(connection, "research", "slack:U0RESEARCH", by="t", at=NOW)
-        gpu_telemetry.insert_samples(
-            connection,
-            [
-                {
-                    "host": "gpu-box-idle",
-                    "gpu_index": 0,
-                    "sampled_at": NOW - timedelta(minutes=minutes),
-                    "utilization_pct": 0.0,
-                    "process_count": 0,
-                    "source": "nvml",
-                }
-                for minutes in range(0, 125, 5)
-            ],
-        )
+        add_idle_gpu(connection, "gpu-box-idle")
     add_budget(sqlite_engine, "owner", "search", search / 2)  # no contact: the fallback setting
     add_budget(sqlite_engine, "owner", "research", research / 2)  # the owner's contact
     add_budget(sqlite_engine, "*", "", everything / 2, notify="slack:#budgets")
