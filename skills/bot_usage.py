@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from skills.money import format_money
+from skills.money import format_small_money
 from skills.periods import find_period, parse_period
 from skills.registry import SKILLS, SkillContext
 from skills.replies import Reply, Table
@@ -34,11 +34,6 @@ def parse_bot_usage_text(text: str, context: SkillContext) -> BotUsageArgs:
     return BotUsageArgs(period=_LEAD.sub("", text[start:end].strip()))
 
 
-def _usd(amount: float) -> str:
-    """LLM costs are often cents: below a dollar, show four decimals."""
-    return f"${amount:,.4f}" if abs(amount) < 1 else format_money(amount, "USD")
-
-
 @SKILLS.skill(
     name="bot_usage",
     args=BotUsageArgs,
@@ -63,7 +58,7 @@ def bot_usage(context: SkillContext, args: BotUsageArgs) -> Reply:
     """
     period = parse_period(args.period, context.now.date())
     rows = spend_by_model(context.engine, period.start_datetime(), period.end_exclusive())
-    window = f"{period.label} ({period.start:%Y-%m-%d} to {period.end:%Y-%m-%d}, UTC)"
+    window = f"{period.label}, UTC"
     if not rows:
         return Reply(
             text=f"spendbot made no LLM calls in {window}.",
@@ -73,7 +68,7 @@ def bot_usage(context: SkillContext, args: BotUsageArgs) -> Reply:
     questions = sum(row.questions for row in rows)
     unpriced = sum(row.unpriced_questions for row in rows)
     text = (
-        f"spendbot's own LLM use in {window}: {_usd(cost)} for {questions:,} question(s) "
+        f"spendbot's own LLM use in {window}: {format_small_money(cost, 'USD')} for {questions:,} question(s) "
         f"in {sum(row.conversations for row in rows):,} conversation(s)."
     )
     if unpriced:
@@ -89,7 +84,7 @@ def bot_usage(context: SkillContext, args: BotUsageArgs) -> Reply:
                 row.usage.output_tokens,
                 row.usage.cache_creation_input_tokens,
                 row.usage.cache_read_input_tokens,
-                _usd(row.cost_usd) if row.cost_usd is not None else "no price",
+                format_small_money(row.cost_usd, "USD") if row.cost_usd is not None else "no price",
             ]
             for row in rows
         ],

@@ -12,6 +12,7 @@ from skills.anomalies import describe_alert, run_detection
 from skills.anomaly_alerts import series_owner
 from skills.charts import stacked_weeks_png
 from skills.detection import Alert, DetectorParams
+from skills.digest_budgets import bot_cost, bot_cost_line, budget_line, budget_statuses
 from skills.errors import UserError
 from skills.gpu_digest import idle_gpu_line, idle_gpu_summary
 from skills.money import format_change, format_money, percent_change
@@ -153,6 +154,8 @@ def digest_show(context: SkillContext, args: DigestShowArgs) -> Reply:
     the largest services. Can be scoped to one team, provider, service or sub account. Where
     idle GPUs were proposed or stopped, a line gives the daily waste awaiting a decision, the
     stops in the period with their saving per day, and the saving billing shows in the period.
+    Budgets in scope are summed up with the worst one's spend and forecast; an unscoped digest
+    also gives what spendbot's own LLM questions cost in the period.
     """
     today = context.now.date()
     period = parse_period(args.period, today)
@@ -210,7 +213,24 @@ def digest_show(context: SkillContext, args: DigestShowArgs) -> Reply:
         chart_data=chart_data,
         chart=chart,
     )
+    reply = _with_budgets_and_bot_cost(context, reply, period, currency, filters)
     return _with_idle_gpus(context, reply, period, currency, filters)
+
+
+def _with_budgets_and_bot_cost(
+    context: SkillContext, reply: Reply, period: Period, currency: str, filters: tuple[Filter, ...]
+) -> Reply:
+    """The digest with where its budgets stand today and, unscoped, spendbot's own LLM cost."""
+    statuses = budget_statuses(context, filters, currency)
+    lines = [line] if (line := budget_line(statuses, currency)) else []
+    data = {**reply.data, "budgets": [status.as_dict() for status in statuses]}
+    cost = (
+        bot_cost(context, period.start_datetime(), period.end_exclusive()) if not filters else None
+    )
+    if cost is not None:
+        lines.append(bot_cost_line(cost))
+        data["bot_cost"] = cost
+    return replace(reply, text="\n".join([reply.text, *lines]), data=data)
 
 
 def _with_idle_gpus(

@@ -32,3 +32,10 @@ def percent_change(current: float, previous: float) -> float | None:
     if abs(previous) < 0.005:
         return None
     return (current - previous) / abs(previous) * 100.0
+
+
+def format_small_money(amount: float, currency: str) -> str:
+    """Like `format_money`, with four decimals below one unit: LLM costs are often cents."""
+    if abs(amount) < 1 and currency == "USD":
+        return f"${amount:,.4f}"
+    return format_money(amount, currency)
