@@ -31,8 +31,9 @@ from storage.cost_series import (
     TEAM_TAG,
     Level,
     last_usage_day,
-    load_level_series,
-    load_lineage,
+    level_series,
+    lineage_costs,
+    load_daily_costs,
 )
 from storage.costs import NONE_LABEL
 
@@ -42,6 +43,8 @@ NEW_SPEND_LEVELS = ("service", "sku")
 """Levels where a first appearance is reported as new spend (a new service or SKU)."""
 NAMED_LEVELS = ("resource", "sku", "sub_account")
 """Levels whose missing value (``(none)``) is not a driver: that spend is seen at coarser levels."""
+BLOCK_CELLS = 2_000_000
+"""Window values scored at once (series x tested days x past days): bounds memory, ~16 MB each."""
 
 
 @dataclass(frozen=True)
@@ -82,54 +85,124 @@ class Episode:
         return self.kind != "drop"
 
 
-def _median(values: np.ndarray) -> float:
-    """The median of a small non-empty array, without np.median's per-call overhead."""
-    ordered = np.sort(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return float(ordered[middle])
-    return float(ordered[middle - 1] + ordered[middle]) / 2.0
+def _row_medians(matrix: np.ndarray) -> np.ndarray:
+    """The median of the non-NaN values along the last axis; NaN where there are none.
+
+    The same arithmetic as a median of each row's values alone: the middle value, or the
+    mean of the two middle ones.
+    """
+    ordered = np.sort(matrix, axis=-1)  # NaN sorts last
+    count = np.count_nonzero(~np.isnan(matrix), axis=-1)
+    middle = (count // 2)[..., None]
+    upper = np.take_along_axis(ordered, middle, axis=-1)[..., 0]
+    lower = np.take_along_axis(ordered, np.maximum(middle - 1, 0), axis=-1)[..., 0]
+    medians = np.where(count % 2 == 1, upper, (lower + upper) / 2.0)
+    return np.where(count > 0, medians, np.nan)
 
 
-def _baseline(
-    history: np.ndarray, weekdays: np.ndarray, weekday: int, params: DetectorParams
-) -> tuple[float, float]:
-    """Expected value on `weekday`, and the robust spread of log residuals, from past values."""
-    overall = _median(history)
-    recent = history[-params.level_days :]
-    recent_days = weekdays[-params.level_days :]
-    profile = np.array(
-        [
-            _median(history[weekdays == day]) if np.any(weekdays == day) else overall
-            for day in range(7)
-        ]
-    )
-    if overall > 0:
-        factors = profile / overall
-        usable = factors[recent_days] > 0
-        if usable.any():
-            level = _median(recent[usable] / factors[recent_days][usable])
-        else:
-            level = _median(recent)
-        expected = level * float(factors[weekday])
-    else:
-        # Mostly idle series: the weekday medians themselves are the best guess.
-        expected = float(profile[weekday])
+def _weekday_medians(padded: np.ndarray, window_days: np.ndarray, day: int) -> np.ndarray:
+    """Medians of each window's values on weekday `day` (NaN where it has none).
+
+    `padded` holds the windows with one trailing all-NaN position, which pads the shorter lists.
+    """
+    hits = window_days == day
+    width = int(hits.sum(axis=1).max())
+    if width == 0:
+        return np.full(padded.shape[:-1], np.nan)
+    order = np.argsort(~hits, axis=1, kind="stable")[:, :width]
+    positions = np.where(np.take_along_axis(hits, order, axis=1), order, hits.shape[1])
+    return _row_medians(padded[..., np.arange(len(hits))[:, None], positions])
+
+
+def _baselines(
+    windows: np.ndarray, window_days: np.ndarray, weekdays: np.ndarray, params: DetectorParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected values and robust spreads of log residuals, for many days of many series.
+
+    `windows` is (series, day, past day): the values before each tested day, NaN where the
+    series did not exist yet; `window_days` (day, past day) their weekdays; `weekdays` (day,)
+    the tested days' weekdays.
+    """
+    overall = _row_medians(windows)
+    padded = np.concatenate([windows, np.full((*overall.shape, 1), np.nan)], axis=-1)
+    profile = np.stack([_weekday_medians(padded, window_days, day) for day in range(7)], axis=-1)
+    profile = np.where(np.isnan(profile), overall[..., None], profile)
+    today = np.broadcast_to(weekdays[None, :, None], (*overall.shape, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factors = profile / overall[..., None]
+        recent = windows[..., -params.level_days :]
+        recent_days = np.broadcast_to(window_days[:, -params.level_days :], recent.shape)
+        recent_factors = np.take_along_axis(factors, recent_days, axis=-1)
+        usable = (recent_factors > 0) & ~np.isnan(recent)
+        level = np.where(
+            usable.any(axis=-1),
+            _row_medians(np.where(usable, recent / recent_factors, np.nan)),
+            _row_medians(recent),
+        )
+        seasonal = level * np.take_along_axis(factors, today, axis=-1)[..., 0]
+    # Mostly idle series (overall median zero): the weekday medians themselves are the best guess.
+    expected = np.where(overall > 0, seasonal, np.take_along_axis(profile, today, axis=-1)[..., 0])
     # Cloud costs vary by multiples (hours × rate), so noise is measured on a log scale, from
     # week-over-week differences of the same weekday: they hold no seasonality, barely any
     # trend, and unlike in-sample residuals they do not shrink with the fitted profile.
     offset = _offset(params)
-    logs = np.log(np.maximum(history, 0) + offset)
-    active = (history[7:] > offset) | (history[:-7] > offset)
-    if not active.any():
-        return max(expected, 0.0), params.min_spread
-    differences = (logs[7:] - logs[:-7])[active]
-    spread = MAD_TO_SIGMA * _median(np.abs(differences - _median(differences))) / np.sqrt(2.0)
-    return max(expected, 0.0), max(spread, params.min_spread)
+    logs = np.log(np.maximum(windows, 0) + offset)
+    later, earlier = windows[..., 7:], windows[..., :-7]
+    active = ((later > offset) | (earlier > offset)) & ~np.isnan(earlier)
+    differences = np.where(active, logs[..., 7:] - logs[..., :-7], np.nan)
+    deviations = np.abs(differences - _row_medians(differences)[..., None])
+    spread = MAD_TO_SIGMA * _row_medians(deviations) / np.sqrt(2.0)
+    spread = np.where(active.any(axis=-1), np.maximum(spread, params.min_spread), params.min_spread)
+    return np.maximum(expected, 0.0), spread
 
 
 def _offset(params: DetectorParams) -> float:
     return max(params.min_impact / 10.0, 0.01)
+
+
+def _flagged_days(
+    values: np.ndarray,
+    firsts: np.ndarray,
+    weekdays: np.ndarray,
+    first_test: int,
+    params: DetectorParams,
+) -> list[list[tuple[int, float, float]]]:
+    """Anomalous (day, expected, actual) of each column of a day-by-series array, from `first_test`.
+
+    Every tested day of every series is scored at once, a block of series at a time, each day
+    against the `season_days` before it.
+    """
+    n_days, n_series = values.shape
+    flagged: list[list[tuple[int, float, float]]] = [[] for _ in range(n_series)]
+    if not n_series:
+        return flagged
+    tests = np.arange(max(first_test, int(firsts.min()) + params.min_history), n_days)
+    if not len(tests):
+        return flagged
+    season = params.season_days
+    padded = np.vstack([np.full((season, n_series), np.nan), values])
+    positions = tests[:, None] + np.arange(season)[None, :]
+    window_days = np.concatenate([np.zeros(season, dtype=weekdays.dtype), weekdays])[positions]
+    offset = _offset(params)
+    block = max(1, BLOCK_CELLS // (len(tests) * season))
+    for low in range(0, n_series, block):
+        high = min(low + block, n_series)
+        windows = padded[:, low:high][positions].transpose(2, 0, 1)
+        expected, spread = _baselines(windows, window_days, weekdays[tests], params)
+        actual = values[tests, low:high].T
+        gap = np.abs(actual - expected)
+        log_gap = np.abs(np.log((np.maximum(actual, 0) + offset) / (expected + offset)))
+        hits = (
+            (tests[None, :] >= firsts[low:high, None] + params.min_history)
+            & (gap >= np.maximum(params.min_relative * expected, params.min_impact))
+            & (gap > 0)
+            & (log_gap >= params.sigmas * spread)
+        )
+        for series, day in zip(*np.nonzero(hits), strict=True):
+            flagged[low + series].append(
+                (int(tests[day]), float(expected[series, day]), float(actual[series, day]))
+            )
+    return flagged
 
 
 def episodes_from_days(
@@ -188,46 +261,32 @@ def detect_frame(
     weekdays = days.day_of_week.to_numpy()
     first_test = int(days.searchsorted(pd.Timestamp(start)))
     origin = int(days.searchsorted(pd.Timestamp(data_start))) if data_start else 0
+    values = frame.to_numpy(dtype=float)
+    present = ~np.isnan(values)
+    firsts = np.where(present.any(axis=0), present.argmax(axis=0), len(days))
+    tested = np.flatnonzero(firsts < first_test)
+    scored = _flagged_days(values[:, tested], firsts[tested], weekdays, first_test, params)
+    flagged = dict(zip(tested.tolist(), scored, strict=True))
     found: list[Episode] = []
-    for column in frame.columns:
+    for index, column in enumerate(frame.columns):
         series = column if isinstance(column, tuple) else (column,)
-        values = frame[column].to_numpy(dtype=float)
-        present = np.flatnonzero(~np.isnan(values))
-        if len(present) == 0:
-            continue
-        first = int(present[0])
-        if first >= first_test:
-            if new_spend and first - origin >= params.new_after_days:
-                window = values[first:]
-                if np.nanmax(window) >= params.min_impact:
-                    found.append(
-                        Episode(
-                            series,
-                            days[first].date(),
-                            days[-1].date(),
-                            "new",
-                            len(window),
-                            0.0,
-                            float(np.nansum(window)),
-                        )
+        first = int(firsts[index])
+        if index in flagged:
+            found.extend(episodes_from_days(series, days, flagged[index], params))
+        elif first < len(days) and new_spend and first - origin >= params.new_after_days:
+            window = values[first:, index]
+            if np.nanmax(window) >= params.min_impact:
+                found.append(
+                    Episode(
+                        series,
+                        days[first].date(),
+                        days[-1].date(),
+                        "new",
+                        len(window),
+                        0.0,
+                        float(np.nansum(window)),
                     )
-            continue
-        flagged: list[tuple[int, float, float]] = []
-        offset = _offset(params)
-        for t in range(max(first_test, first + params.min_history), len(values)):
-            low = max(first, t - params.season_days)
-            history = values[low:t]
-            expected, spread = _baseline(history, weekdays[low:t], int(weekdays[t]), params)
-            actual = values[t]
-            gap = abs(actual - expected)
-            log_gap = abs(np.log((max(actual, 0) + offset) / (expected + offset)))
-            if (
-                gap >= max(params.min_relative * expected, params.min_impact)
-                and gap > 0
-                and log_gap >= params.sigmas * spread
-            ):
-                flagged.append((t, expected, float(actual)))
-        found.extend(episodes_from_days(series, days, flagged, params))
+                )
     return found
 
 
@@ -279,6 +338,8 @@ class Detection:
     params: DetectorParams
     currency: str | None
     series_count: int = 0
+    tuned: dict[str, float] = field(default_factory=dict)
+    """Per series key, a minimum daily impact raised by feedback (alerts below it were dropped)."""
 
 
 class _Lineage:
@@ -288,13 +349,26 @@ class _Lineage:
         self.frame = frame
         self.weights = frame["amount"].abs().to_numpy() if len(frame) else np.zeros(0)
         self._masks: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+        self._columns: dict[str, tuple[np.ndarray, np.ndarray, dict[str, int]]] = {}
+
+    def coded(self, column: str) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """A column as integer codes, its sorted distinct values, and each value's code."""
+        if column not in self._columns:
+            codes, values = pd.factorize(self.frame[column].to_numpy(dtype=object), sort=True)
+            self._columns[column] = (
+                codes,
+                values,
+                {value: code for code, value in enumerate(values)},
+            )
+        return self._columns[column]
 
     def mask(self, level: Level, series: tuple[str, ...]) -> np.ndarray:
         cached = (level.name, series)
         if cached not in self._masks:
             mask = np.ones(len(self.frame), dtype=bool)
             for key, value in zip(level.keys, series, strict=True):
-                mask &= (self.frame[key] == value).to_numpy()
+                codes, _, lookup = self.coded(key)
+                mask &= codes == lookup.get(value, -2)
             self._masks[cached] = mask
         return self._masks[cached]
 
@@ -313,11 +387,14 @@ class _Lineage:
         mask = self.mask(level, series)
         if not mask.any():
             return None
-        shares = pd.Series(self.weights[mask]).groupby(self.frame[column].to_numpy()[mask]).sum()
-        if shares.sum() <= 0:
+        codes, values, _ = self.coded(column)
+        shares = np.bincount(codes[mask], weights=self.weights[mask], minlength=len(values))
+        total = shares.sum()
+        if total <= 0:
             return None
-        value = str(shares.idxmax())
-        if value == NONE_LABEL or shares.max() < 0.5 * shares.sum():
+        best = int(np.argmax(shares))
+        value = str(values[best])
+        if value == NONE_LABEL or shares[best] < 0.5 * total:
             return None
         return value
 
@@ -387,13 +464,10 @@ def detect(
     if end is None or end < since:
         return Detection([], since, end, params, currency)
     history_start = since - timedelta(days=params.season_days + params.min_history)
-    lineage = load_lineage(engine, history_start, end, currency)
+    daily = load_daily_costs(engine, history_start, end, currency)
     found: list[tuple[Level, Episode]] = []
     data_start = None
-    frames = {
-        level.name: load_level_series(engine, level, history_start, end, currency)
-        for level in LEVELS
-    }
+    frames = {level.name: level_series(daily, level, history_start, end) for level in LEVELS}
     provider_frame = frames["provider"]
     if len(provider_frame.columns):
         present = provider_frame.notna().any(axis=1).to_numpy()
@@ -411,5 +485,5 @@ def detect(
             data_start=data_start,
         )
         found.extend((level, episode) for episode in episodes)
-    alerts = group_alerts(found, lineage)
+    alerts = group_alerts(found, lineage_costs(daily))
     return Detection(alerts, since, end, params, currency, count)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, DateTime, Table
 
 
 def bulk_insert(connection: Connection, table: Table, columns: dict[str, Sequence]) -> None:
@@ -19,13 +20,15 @@ def bulk_insert(connection: Connection, table: Table, columns: dict[str, Sequenc
     dialect = connection.dialect
     processed = []
     for name in names:
-        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        column_type = table.c[name].type
+        processor = column_type.dialect_impl(dialect).bind_processor(dialect)
         values = columns[name]
-        processed.append(
-            [None if value is None else processor(value) for value in values]
-            if processor
-            else values
-        )
+        if processor is None:
+            processed.append(values)
+        elif isinstance(column_type, DateTime):
+            processed.append(_each_distinct_once(values, processor))
+        else:
+            processed.append([None if value is None else processor(value) for value in values])
     rows = list(zip(*processed, strict=True))
     quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
     if dialect.name == "postgresql":
@@ -36,3 +39,17 @@ def bulk_insert(connection: Connection, table: Table, columns: dict[str, Sequenc
         return
     placeholders = ", ".join("?" for _ in names)
     connection.exec_driver_sql(f"INSERT INTO {table.name} ({quoted}) VALUES ({placeholders})", rows)
+
+
+def _each_distinct_once(values: Sequence, processor: Callable[[Any], Any]) -> list:
+    """Bind-process `values`, each distinct one once: billing data repeats few timestamps.
+
+    Formatting a date-time (SQLite stores text) costs far more than looking it up.
+    """
+    done: dict[Any, Any] = {None: None}
+    result = []
+    for value in values:
+        if value not in done:
+            done[value] = processor(value)
+        result.append(done[value])
+    return result

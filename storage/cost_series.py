@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from storage.costs import Filter, SpendQuery, render_sql, spend_statement
+from storage.costs import Filter, SpendQuery, spend_statement
 from storage.models import cost_line_items as items
 
 USAGE_CATEGORIES = ("Usage", "Purchase")
@@ -47,39 +47,47 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time())
 
 
-def series_query(level: Level, start: date, end: date, currency: str | None) -> SpendQuery:
-    """Daily EffectiveCost of Usage and Purchase charges from `start` to `end` (inclusive)."""
+def _usage_query(
+    start: date, end: date, currency: str | None, group_by: tuple[str, ...]
+) -> SpendQuery:
     return SpendQuery(
         start=_day_start(start),
         end=_day_start(end + timedelta(days=1)),
         metric="effective",
         currency=currency,
-        group_by=("day", *level.keys),
+        group_by=group_by,
         filters=(Filter("charge_category", USAGE_CATEGORIES),),
     )
 
 
-def load_level_series(
-    engine: Engine, level: Level, start: date, end: date, currency: str | None
-) -> pd.DataFrame:
-    """One SQL query: a day-by-series frame of costs; NaN before a series first appears.
+def load_daily_costs(engine: Engine, start: date, end: date, currency: str | None) -> pd.DataFrame:
+    """One SQL query: daily EffectiveCost of Usage and Purchase per line-item group.
 
-    Columns are tuples of `level.keys` values (``(none)`` for a missing value); a day with no
-    line items for a series that had appeared before counts as zero spend.
+    A long frame: ``day`` (a timestamp), every `LINEAGE_KEYS` dimension (``(none)`` for a missing
+    value) and ``amount``; every level's series and the lineage are sums over it.
     """
-    statement = spend_statement(series_query(level, start, end, currency))
+    statement = spend_statement(_usage_query(start, end, currency, ("day", *LINEAGE_KEYS)))
     with engine.connect() as connection:
         rows = connection.execute(statement).all()
-    days = pd.date_range(start, end, freq="D")
-    if not rows:
-        return pd.DataFrame(index=days)
-    width = 1 + len(level.keys)
+    width = 1 + len(LINEAGE_KEYS)
     frame = pd.DataFrame(
-        [(*row[:width], float(row.amount or 0.0)) for row in rows],
-        columns=["day", *level.keys, "amount"],
+        [row[: width + 1] for row in rows], columns=["day", *LINEAGE_KEYS, "amount"]
     )
     frame["day"] = pd.to_datetime(frame["day"])
-    wide = frame.pivot_table(
+    frame["amount"] = frame["amount"].astype(float)
+    return frame
+
+
+def level_series(daily: pd.DataFrame, level: Level, start: date, end: date) -> pd.DataFrame:
+    """A day-by-series frame of one level's costs; NaN before a series first appears.
+
+    Columns are tuples of `level.keys` values; a day with no line items for a series that had
+    appeared before counts as zero spend.
+    """
+    days = pd.date_range(start, end, freq="D")
+    if daily.empty:
+        return pd.DataFrame(index=days)
+    wide = daily.pivot_table(
         index="day", columns=list(level.keys), values="amount", aggfunc="sum"
     ).reindex(days)
     wide.columns = [tuple(col) if isinstance(col, tuple) else (col,) for col in wide.columns]
@@ -88,28 +96,9 @@ def load_level_series(
     return wide.fillna(0.0).where(seen)
 
 
-def load_lineage(engine: Engine, start: date, end: date, currency: str | None) -> pd.DataFrame:
+def lineage_costs(daily: pd.DataFrame) -> pd.DataFrame:
     """Cost per (provider, service, sub account, team, SKU, resource): how the levels nest."""
-    query = SpendQuery(
-        start=_day_start(start),
-        end=_day_start(end + timedelta(days=1)),
-        metric="effective",
-        currency=currency,
-        group_by=LINEAGE_KEYS,
-        filters=(Filter("charge_category", USAGE_CATEGORIES),),
-    )
-    with engine.connect() as connection:
-        rows = connection.execute(spend_statement(query)).all()
-    width = len(LINEAGE_KEYS)
-    return pd.DataFrame(
-        [(*row[:width], float(row.amount or 0.0)) for row in rows],
-        columns=[*LINEAGE_KEYS, "amount"],
-    )
-
-
-def level_sql(engine: Engine, level: Level, start: date, end: date, currency: str | None) -> str:
-    """The SQL behind one level's series, with its values inlined."""
-    return render_sql(engine, series_query(level, start, end, currency))
+    return daily.groupby(list(LINEAGE_KEYS), sort=False, as_index=False)["amount"].sum()
 
 
 def last_usage_day(engine: Engine, before: date) -> date | None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy import text as sql_text
 
 from skills.errors import UserError
@@ -21,6 +23,7 @@ from storage.models import cost_line_items, cost_tags, ingest_slices
 from storage.readers import read_chunks
 
 SliceKey = tuple[str, str, datetime]
+T = TypeVar("T")
 NULL_TOKENS = frozenset({"", "NULL", "null"})
 
 
@@ -74,13 +77,11 @@ def _fail(source: str, row: int, column: str, value: object, problem: str) -> In
     return IngestError(f"{source}: row {row}{line}, column {column}: {problem} ({value!r})")
 
 
-def _null_mask(values: pd.Series) -> pd.Series:
-    return values.isna() | values.astype("string").str.strip().isin(NULL_TOKENS)
-
-
 def _convert(values: pd.Series, column: FocusColumn, source: str, first_row: int) -> list:
     """Convert one column of a chunk to Python values, raising IngestError on a bad cell."""
-    nulls = _null_mask(values)
+    text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("string")
+    stripped = text.str.strip()
+    nulls = values.isna() | stripped.isin(NULL_TOKENS)
     if column.required and nulls.any():
         row = first_row + int(nulls.to_numpy().nonzero()[0][0])
         raise _fail(source, row, column.focus_name, None, "a value is required")
@@ -89,7 +90,9 @@ def _convert(values: pd.Series, column: FocusColumn, source: str, first_row: int
     elif column.kind == "datetime":
         parsed = pd.to_datetime(values.where(~nulls), errors="coerce", utc=True, format="ISO8601")
     else:
-        return values.astype("string").str.strip().astype(object).where(~nulls, None).tolist()
+        cells = stripped.to_numpy(dtype=object, na_value=None)
+        cells[nulls.to_numpy()] = None
+        return cells.tolist()
     invalid = parsed.isna().to_numpy()
     if column.kind != "datetime":
         invalid = invalid | ~np.isfinite(parsed.to_numpy(dtype=float, na_value=np.nan))
@@ -101,7 +104,7 @@ def _convert(values: pd.Series, column: FocusColumn, source: str, first_row: int
     if column.kind == "datetime":
         # datetime64[us] -> object gives datetime.datetime (and None for NaT) in one C loop.
         return parsed.dt.tz_convert(None).to_numpy(dtype="datetime64[us]").astype(object).tolist()
-    return [None if null else number for number, null in zip(parsed.tolist(), nulls, strict=True)]
+    return parsed.astype(object).where(~nulls, None).tolist()
 
 
 def _parse_tags(text: str | None, source: str, row: int) -> dict[str, str]:
@@ -133,12 +136,22 @@ def _gpu_instance_types(frame: pd.DataFrame, names: dict[str, FocusColumn]) -> l
     ] + [name for name in frame.columns if str(name).lower().startswith("x_")]
     if not searched:
         return [None] * len(frame)
-    pattern = f"({GPU_INSTANCE_PATTERN.pattern})"
-    found = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    found: list[str | None] = [None] * len(frame)
     for name in searched:
-        text = frame[name].astype("string")
-        found = found.combine_first(text.str.extract(pattern, flags=GPU_INSTANCE_PATTERN.flags)[0])
-    return [None if pd.isna(value) else str(value) for value in found]
+        # Descriptions repeat across rows: each distinct text is searched once.
+        matches: dict[str, str | None] = {}
+        for index, value in enumerate(frame[name].tolist()):
+            if found[index] is None and (isinstance(value, str) or not _is_missing(value)):
+                text = str(value)
+                if text not in matches:
+                    match = GPU_INSTANCE_PATTERN.search(text)
+                    matches[text] = match.group(0) if match else None
+                found[index] = matches[text]
+    return found
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
 
 
 class _SliceWriter:
@@ -151,57 +164,73 @@ class _SliceWriter:
         self.slice_ids: dict[SliceKey, int] = {}
         self.slice_rows: dict[int, int] = defaultdict(int)
 
-    def slice_id(self, key: SliceKey, source: str) -> int:
-        if key in self.slice_ids:
-            return self.slice_ids[key]
-        provider, account, period = key
-        existing = self.connection.execute(
-            select(ingest_slices.c.id).where(
-                ingest_slices.c.provider_name == provider,
-                ingest_slices.c.billing_account_id == account,
-                ingest_slices.c.billing_period_start == period,
-            )
-        ).scalar_one_or_none()
-        if existing is not None:
-            self.connection.execute(delete(cost_tags).where(cost_tags.c.slice_id == existing))
-            self.connection.execute(
-                delete(cost_line_items).where(cost_line_items.c.slice_id == existing)
-            )
-            self.report.replaced_slices += 1
-            slice_id = existing
-        else:
-            slice_id = self.connection.execute(
-                insert(ingest_slices).values(
-                    provider_name=provider,
-                    billing_account_id=account,
-                    billing_period_start=period,
-                    source=source,
-                    row_count=0,
-                    loaded_at=self.now,
+    def slice_ids_for(self, keys: Iterable[SliceKey], source: str) -> dict[SliceKey, int]:
+        """Ids of the slices `keys`; a slice seen for the first time is emptied or created.
+
+        A few statements per chunk, whatever the number of slices in it.
+        """
+        keys = list(dict.fromkeys(keys))
+        new = [key for key in keys if key not in self.slice_ids]
+        if new:
+            found = self._existing_slices(new)
+            replaced = [found[key] for key in new if key in found]
+            for batch in _batches(replaced):
+                self.connection.execute(delete(cost_tags).where(cost_tags.c.slice_id.in_(batch)))
+                self.connection.execute(
+                    delete(cost_line_items).where(cost_line_items.c.slice_id.in_(batch))
                 )
-            ).inserted_primary_key[0]
-        self.slice_ids[key] = slice_id
-        return slice_id
+            self.report.replaced_slices += len(replaced)
+            fresh = [key for key in new if key not in found]
+            if fresh:
+                statement = insert(ingest_slices).returning(
+                    ingest_slices.c.id, sort_by_parameter_order=True
+                )
+                rows = [
+                    {
+                        "provider_name": provider,
+                        "billing_account_id": account,
+                        "billing_period_start": period,
+                        "source": source,
+                        "row_count": 0,
+                        "loaded_at": self.now,
+                    }
+                    for provider, account, period in fresh
+                ]
+                ids = self.connection.execute(statement, rows).scalars().all()
+                found.update(zip(fresh, ids, strict=True))
+            self.slice_ids.update((key, found[key]) for key in new)
+        return {key: self.slice_ids[key] for key in keys}
+
+    def _existing_slices(self, keys: list[SliceKey]) -> dict[SliceKey, int]:
+        wanted = set(keys)
+        found: dict[SliceKey, int] = {}
+        for accounts in _batches(sorted({account for _, account, _ in keys})):
+            statement = select(
+                ingest_slices.c.id,
+                ingest_slices.c.provider_name,
+                ingest_slices.c.billing_account_id,
+                ingest_slices.c.billing_period_start,
+            ).where(ingest_slices.c.billing_account_id.in_(accounts))
+            for slice_id, *key in self.connection.execute(statement):
+                if tuple(key) in wanted:
+                    found[tuple(key)] = slice_id
+        return found
 
     def write(self, values: dict[str, list], tags: list[dict[str, str]]) -> None:
         ids = self._reserve_ids(len(tags))
         bulk_insert(self.connection, cost_line_items, {"id": ids, **values})
-        tag_rows = [
-            (line_id, slice_id, key, value)
-            for line_id, slice_id, row_tags in zip(ids, values["slice_id"], tags, strict=True)
-            for key, value in row_tags.items()
-        ]
-        if tag_rows:
+        counts = [len(row_tags) for row_tags in tags]
+        if sum(counts):
+            # Column-wise, as bulk_insert takes them: no tuple per tag.
             bulk_insert(
                 self.connection,
                 cost_tags,
-                dict(
-                    zip(
-                        ("line_item_id", "slice_id", "key", "value"),
-                        zip(*tag_rows, strict=True),
-                        strict=True,
-                    )
-                ),
+                {
+                    "line_item_id": np.repeat(ids, counts).tolist(),
+                    "slice_id": np.repeat(values["slice_id"], counts).tolist(),
+                    "key": [key for row_tags in tags for key in row_tags],
+                    "value": [value for row_tags in tags for value in row_tags.values()],
+                },
             )
 
     def _reserve_ids(self, count: int) -> list[int]:
@@ -224,25 +253,64 @@ class _SliceWriter:
         return list(range(first + 1, first + 1 + count))
 
     def finish(self, sources: dict[int, str]) -> None:
-        for slice_id, count in self.slice_rows.items():
-            self.connection.execute(
-                update(ingest_slices)
-                .where(ingest_slices.c.id == slice_id)
-                .values(row_count=count, loaded_at=self.now, source=sources[slice_id])
-            )
+        if not self.slice_rows:
+            return
+        statement = (
+            update(ingest_slices)
+            .where(ingest_slices.c.id == bindparam("slice"))
+            .values(row_count=bindparam("rows"), loaded_at=self.now, source=bindparam("file"))
+        )
+        self.connection.execute(
+            statement,
+            [
+                {"slice": slice_id, "rows": count, "file": sources[slice_id]}
+                for slice_id, count in self.slice_rows.items()
+            ],
+        )
 
 
-def _load_frame(
-    writer: _SliceWriter, frame: pd.DataFrame, source: str, first_row: int
-) -> dict[int, str]:
+def _batches(values: list, size: int = 500) -> Iterator[list]:
+    """`values` in lists of at most `size`: IN lists stay under bound-parameter limits."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One chunk converted and validated, ready to store: column values and parsed tags."""
+
+    values: dict[str, list]
+    tags: list[dict[str, str]]
+    source: str
+
+
+def _prepare(frame: pd.DataFrame, source: str, first_row: int) -> _Rows:
+    """Validate and convert a chunk; touches no database, so it can run ahead of the writes."""
     names = _match_columns(source, frame.columns)
     values = {
         column.name: _convert(frame[name], column, source, first_row)
         for name, column in names.items()
     }
-    count = len(frame)
     gpu_types = _gpu_instance_types(frame, names)
-    tags_text = values.pop("tags", [None] * count)
+    tags_text = values.pop("tags", [None] * len(frame))
+    values.update(
+        tags=tags_text,
+        gpu_instance_type=gpu_types,
+        is_gpu=[found is not None for found in gpu_types],
+    )
+    # Many line items carry the same tags: each distinct text is parsed once.
+    parsed: dict[str | None, dict[str, str]] = {None: {}}
+    tags = []
+    for index, text in enumerate(tags_text):
+        if text not in parsed:
+            parsed[text] = _parse_tags(text, source, first_row + index)
+        tags.append(parsed[text])
+    return _Rows(values, tags, source)
+
+
+def _store(writer: _SliceWriter, rows: _Rows) -> dict[int, str]:
+    """Write a prepared chunk into its slices; returns the slices it touched, with its file."""
+    values = rows.values
     keys = list(
         zip(
             values["provider_name"],
@@ -251,23 +319,28 @@ def _load_frame(
             strict=True,
         )
     )
-    slice_ids = {key: writer.slice_id(key, source) for key in dict.fromkeys(keys)}
+    slice_ids = writer.slice_ids_for(keys, rows.source)
     values["slice_id"] = [slice_ids[key] for key in keys]
     for slice_id, rows_in_slice in Counter(values["slice_id"]).items():
         writer.slice_rows[slice_id] += rows_in_slice
-    values.update(
-        tags=tags_text,
-        gpu_instance_type=gpu_types,
-        is_gpu=[found is not None for found in gpu_types],
-    )
-    tags = [
-        _parse_tags(text, source, first_row + index) if text is not None else {}
-        for index, text in enumerate(tags_text)
-    ]
     _account(writer.report, values)
-    if count:
-        writer.write(values, tags)
-    return dict.fromkeys(slice_ids.values(), source)
+    if keys:
+        writer.write(values, rows.tags)
+    return dict.fromkeys(slice_ids.values(), rows.source)
+
+
+def _read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """Yield `items`, producing the next one in a worker thread while the caller uses this one.
+
+    Reading and converting a chunk then overlaps with writing the one before (SQLite and the
+    CSV parser release the GIL while they work); errors surface in order, from the caller.
+    """
+    done = object()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(next, items, done)
+        while (item := upcoming.result()) is not done:
+            upcoming = pool.submit(next, items, done)
+            yield item
 
 
 def _account(report: IngestReport, values: dict[str, list]) -> None:
@@ -306,8 +379,12 @@ def ingest_files(
         sources: dict[int, str] = {}
         for path in paths:
             done = 0
-            for chunk in read_chunks(path):
-                sources.update(_load_frame(writer, chunk.frame, path.name, chunk.first_row))
+            prepared = (
+                (chunk, _prepare(chunk.frame, path.name, chunk.first_row))
+                for chunk in read_chunks(path)
+            )
+            for chunk, rows in _read_ahead(prepared):
+                sources.update(_store(writer, rows))
                 if progress:
                     progress(chunk.bytes_done - done)
                 done = chunk.bytes_done
@@ -322,5 +399,5 @@ def ingest_frame(
     report = IngestReport(files=[source])
     with engine.begin() as connection:
         writer = _SliceWriter(connection, now or datetime.now(UTC).replace(tzinfo=None), report)
-        writer.finish(_load_frame(writer, frame.astype(object), source, 1))
+        writer.finish(_store(writer, _prepare(frame.astype(object), source, 1)))
     return report
