@@ -80,7 +80,11 @@ class Machine:
                 return "endpoints are only listed (SPENDBOT_GPU_SAGEMAKER_ENDPOINTS=off)"
             return None
         if self.instance is None:
-            return None if self.hook else "no stop hook for on-premises hosts"
+            return (
+                None
+                if self.hook
+                else "no stop hook for on-premises hosts (set SPENDBOT_GPU_STOP_HOOK)"
+            )
         if self.instance.root_device_type != "ebs":
             return "not EBS-backed: stopping would lose its instance-store data"
         return None

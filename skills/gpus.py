@@ -183,7 +183,8 @@ def plan_stop(context: SkillContext, args: GpuStopArgs) -> ActionPlan:
     left_out = [
         f"{finding.machine.id}: {_why_not(finding)}"
         for finding in findings
-        if args.instances and _why_not(finding)
+        # Named machines that cannot be stopped, and idle ones that may not be: say why.
+        if (args.instances or finding.verdict.idle) and _why_not(finding)
     ]
     unknown = sorted(set(args.instances) - {finding.machine.id for finding in findings})
     left_out += [f"{instance}: not a running GPU instance spendbot watches" for instance in unknown]
