@@ -54,7 +54,20 @@ def _period(value: str | None) -> str | None:
     return value
 
 
-class BudgetLinkArgs(BaseModel):
+class _PeriodChoice(BaseModel):
+    """The budget period, needed only when a name has budgets of several."""
+
+    period: str | None = Field(
+        None, description="monthly, quarterly or annual, when a name has budgets of several."
+    )
+
+    @field_validator("period")
+    @classmethod
+    def _known_period(cls, value: str | None) -> str | None:
+        return _period(value)
+
+
+class BudgetLinkArgs(_PeriodChoice):
     """Arguments of budget_link."""
 
     child: str = Field(
@@ -62,28 +75,12 @@ class BudgetLinkArgs(BaseModel):
         "(search), or * for all spend."
     )
     parent: str = Field(description="The budget to nest it under, written the same way.")
-    period: str | None = Field(
-        None, description="monthly, quarterly or annual, when a name has budgets of several."
-    )
-
-    @field_validator("period")
-    @classmethod
-    def _known_period(cls, value: str | None) -> str | None:
-        return _period(value)
 
 
-class BudgetUnlinkArgs(BaseModel):
+class BudgetUnlinkArgs(_PeriodChoice):
     """Arguments of budget_unlink."""
 
     child: str = Field(description="The nested budget: scope=value, a name, or *.")
-    period: str | None = Field(
-        None, description="monthly, quarterly or annual, when a name has budgets of several."
-    )
-
-    @field_validator("period")
-    @classmethod
-    def _known_period(cls, value: str | None) -> str | None:
-        return _period(value)
 
 
 def _reference(words: str) -> str:

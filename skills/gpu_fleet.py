@@ -130,8 +130,8 @@ def _row(
     }
 
 
-class Ec2Fleet:
-    """GPU instances in the given AWS regions, read with EC2 and CloudWatch."""
+class AwsRegions:
+    """boto3 clients per service and region, made once, with botocore's standard retries."""
 
     def __init__(self, regions: tuple[str, ...], max_attempts: int = 5) -> None:
         self.regions = regions
@@ -145,6 +145,10 @@ class Ec2Fleet:
         if key not in self._clients:
             self._clients[key] = boto3.client(service, region_name=region, config=self._config)
         return self._clients[key]
+
+
+class Ec2Fleet(AwsRegions):
+    """GPU instances in the given AWS regions, read with EC2 and CloudWatch."""
 
     def instances(self) -> list[GpuInstance]:
         """Running (or starting) GPU instances in every configured region."""

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import boto3
 import botocore.config
 import botocore.exceptions
 
-from skills.gpu_fleet import FleetError, naive_utc
+from skills.gpu_fleet import AwsRegions, FleetError, naive_utc
 from skills.gpu_idle import IdlePolicy, Verdict, kept_by_tag
 from storage.focus import GPU_INSTANCE_PATTERN
 
@@ -43,21 +42,8 @@ class SageMakerResource:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-class SageMakerFleet:
+class SageMakerFleet(AwsRegions):
     """GPU notebook instances and endpoints in the given AWS regions."""
-
-    def __init__(self, regions: tuple[str, ...], max_attempts: int = 5) -> None:
-        self.regions = regions
-        self._config = botocore.config.Config(
-            retries={"mode": "standard", "max_attempts": max_attempts}
-        )
-        self._clients: dict[tuple[str, str], Any] = {}
-
-    def _client(self, service: str, region: str) -> Any:
-        key = (service, region)
-        if key not in self._clients:
-            self._clients[key] = boto3.client(service, region_name=region, config=self._config)
-        return self._clients[key]
 
     def _tags(self, client: Any, arn: str) -> dict[str, str]:
         return {tag["Key"]: tag["Value"] for tag in client.list_tags(ResourceArn=arn)["Tags"]}
