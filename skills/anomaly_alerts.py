@@ -20,7 +20,13 @@ from skills.registry import SkillContext
 from skills.replies import Reply, Table
 from storage import anomaly_alerts as store
 from storage import audit, roles
-from storage.allocation import UNALLOCATED, Recipient, resolve_recipient
+from storage.allocation import (
+    UNALLOCATED,
+    Allocation,
+    Recipient,
+    load_allocation,
+    resolve_recipient,
+)
 from storage.connectors.base import ConnectorError
 from storage.cost_series import LEVELS_BY_NAME
 from storage.costs import NONE_LABEL, OWNER, Filter, SpendQuery, run_spend
@@ -62,8 +68,9 @@ def scan(context: SkillContext, params: DetectorParams | None = None) -> list[No
     detection = run_detection(context, period, params or DetectorParams(), currency)
     theirs, _ = aws_anomalies(context.settings, period.start, period.end)
     notices = []
+    allocation = load_allocation(context.engine)
     for found in detection.alerts:
-        alert = replace(found, owner=series_owner(context.engine, found))
+        alert = replace(found, owner=series_owner(context.engine, found, allocation))
         owner = alert_owner(context.engine, alert.as_dict())
         matched = matching(alert.as_dict(), theirs)
         detail = {
@@ -132,11 +139,12 @@ def alert_reply(state: store.AlertState) -> Reply:
     )
 
 
-def series_owner(engine: Engine, alert: Alert) -> str | None:
+def series_owner(engine: Engine, alert: Alert, allocation: Allocation | None = None) -> str | None:
     """The owner of an alert's spend, as spend by owner resolves it, or None when unallocated.
 
     Over the alert's series and days, the owner (tag, then allocation rule, then account
-    default) holding at least half of the spend.
+    default) holding at least half of the spend. Pass `allocation` (`load_allocation`) when
+    resolving many alerts, so the rules are read once.
     """
     level = LEVELS_BY_NAME[alert.level.name]
     filters = tuple(
@@ -146,7 +154,7 @@ def series_owner(engine: Engine, alert: Alert) -> str | None:
     )
     start = datetime.combine(alert.episode.start, time())
     end = datetime.combine(alert.episode.end + timedelta(days=1), time())
-    query = SpendQuery(start=start, end=end, group_by=(OWNER,), filters=filters)
+    query = SpendQuery(start=start, end=end, group_by=(OWNER,), filters=filters, owners=allocation)
     rows = run_spend(engine, query)
     total = sum(row.amount for row in rows)
     top = max(rows, key=lambda row: row.amount, default=None)
