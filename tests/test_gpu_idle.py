@@ -101,7 +101,10 @@ def test_only_ebs_backed_instances_may_be_stopped() -> None:
     assert "instance-store" in (Machine.from_instance(store).stop_problem or "")
     ebs = GpuInstance("i-2", "g5.xlarge", "us-east-1", "running")
     assert Machine.from_instance(ebs).stop_problem is None
-    assert Machine("host-1", "on-prem").stop_problem == "no stop hook for on-premises hosts (set SPENDBOT_GPU_STOP_HOOK)"
+    assert (
+        Machine("host-1", "on-prem").stop_problem
+        == "no stop hook for on-premises hosts (set SPENDBOT_GPU_STOP_HOOK)"
+    )
 
 
 @given(st.lists(st.tuples(st.integers(0, 120), st.floats(0, 100), st.integers(0, 3)), max_size=60))
