@@ -13,7 +13,7 @@ from skills.budgets import BUDGET_POLICY, FINOPS
 from skills.errors import UserError
 from skills.registry import SKILLS, ActionPlan, SkillContext
 from skills.replies import Reply
-from storage import audit, budget_links
+from storage import budget_links
 from storage import budgets as store
 from storage.budgets import ALL, PERIODS, Budget, parse_parent
 from storage.costs import OWNER
@@ -223,18 +223,6 @@ def _tree_text(context: SkillContext, root: Budget) -> list[str]:
     return tree_lines(build_tree(statuses, links))
 
 
-def _record(context: SkillContext, connection: Connection, skill: str, detail: dict) -> None:
-    audit.record(
-        connection,
-        at=context.now,
-        actor=context.user,
-        event="budget_nested",
-        skill=skill,
-        action_id=context.action_id,
-        detail=detail,
-    )
-
-
 @SKILLS.skill(
     name="budget_link",
     args=BudgetLinkArgs,
@@ -267,11 +255,11 @@ def budget_link(context: SkillContext, args: BudgetLinkArgs) -> Reply:
     with context.engine.begin() as connection:
         was = budget_links.parents(connection).get(child.id)
         budget_links.link(connection, child, parent)
-        _record(
-            context,
+        context.audit(
             connection,
-            "budget_link",
-            {
+            event="budget_nested",
+            skill="budget_link",
+            detail={
                 "child": child.as_dict(),
                 "parent": parent.as_dict(),
                 "previous_parent_id": was,
@@ -336,11 +324,11 @@ def budget_unlink(context: SkillContext, args: BudgetUnlinkArgs) -> Reply:
         parent = budget_links.unlink(connection, child)
         if parent is None:
             raise UserError(f"{child.label} ({child.period}) is not nested under another budget")
-        _record(
-            context,
+        context.audit(
             connection,
-            "budget_unlink",
-            {"child": child.as_dict(), "previous_parent_id": parent},
+            event="budget_nested",
+            skill="budget_unlink",
+            detail={"child": child.as_dict(), "previous_parent_id": parent},
         )
     return Reply(
         text=f"{child.label} ({child.period}) is no longer nested under another budget.",

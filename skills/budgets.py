@@ -14,7 +14,7 @@ from skills.money import format_money
 from skills.registry import SKILLS, ActionPlan, ApprovalPolicy, SkillContext
 from skills.replies import Reply, Table
 from skills.spend_args import resolve_dimension, resolve_owner
-from storage import audit, budget_links
+from storage import budget_links
 from storage import budgets as store
 from storage.allocation import UNALLOCATED, owner_names
 from storage.budgets import ALL, PERIODS
@@ -209,13 +209,10 @@ def budget_set(context: SkillContext, args: BudgetSetArgs) -> Reply:
             by=context.user,
             at=context.now,
         )
-        audit.record(
+        context.audit(
             connection,
-            at=context.now,
-            actor=context.user,
             event="budget_set",
             skill="budget_set",
-            action_id=context.action_id,
             detail={
                 "budget": budget.as_dict(),
                 "previous": previous.as_dict() if previous else None,

@@ -19,7 +19,7 @@ from skills.periods import parse_period, take_period
 from skills.registry import SKILLS, ActionPlan, ApprovalPolicy, SkillContext
 from skills.replies import Reply, Table
 from skills.spend_args import resolve_dimension
-from storage import allocation, audit
+from storage import allocation
 from storage.allocation import UNALLOCATED, describe_criteria
 from storage.costs import OWNER, Filter, SpendQuery, dimension_label, render_sql, run_spend
 from storage.models import cost_line_items as items
@@ -227,13 +227,10 @@ def owner_assign(context: SkillContext, args: OwnerAssignArgs) -> Reply:
             by=context.user,
             at=context.now,
         )
-        audit.record(
+        context.audit(
             connection,
-            at=context.now,
-            actor=context.user,
             event="allocation_changed",
             skill="owner_assign",
-            action_id=context.action_id,
             detail={"added": rule.as_dict()},
         )
     return Reply(
@@ -292,13 +289,10 @@ def owner_rule_remove(context: SkillContext, args: RuleRemoveArgs) -> Reply:
                 text=f"There is no allocation rule #{args.rule_id}; nothing was removed.",
                 data={"removed": None},
             )
-        audit.record(
+        context.audit(
             connection,
-            at=context.now,
-            actor=context.user,
             event="allocation_changed",
             skill="owner_rule_remove",
-            action_id=context.action_id,
             detail={"removed": rule.as_dict()},
         )
     return Reply(text=f"Rule #{rule.id} removed ({rule.describe()} -> {rule.owner}).")

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from skills.replies import Reply
 from skills.vocabulary import Vocabulary
+from storage import audit
 
 Risk = Literal["read", "write", "destructive"]
 RISKS: tuple[Risk, ...] = ("read", "write", "destructive")
@@ -45,6 +46,20 @@ class SkillContext:
     def costs(self) -> Engine:
         """The engine cost questions run on: the cost engine when set, else the store."""
         return self.cost_engine or self.engine
+
+    def audit(
+        self, connection: Connection, *, event: str, skill: str, detail: dict[str, Any]
+    ) -> None:
+        """Record `event` of `skill` as done by this context's user, now, under its action."""
+        audit.record(
+            connection,
+            at=self.now,
+            actor=self.user,
+            event=event,
+            skill=skill,
+            action_id=self.action_id,
+            detail=detail,
+        )
 
 
 @dataclass(frozen=True)

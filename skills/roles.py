@@ -16,7 +16,7 @@ from skills.errors import UserError
 from skills.identities import parse_identity
 from skills.registry import SKILLS, ActionPlan, ApprovalPolicy, SkillContext
 from skills.replies import Reply
-from storage import audit, roles
+from storage import roles
 from storage.roles import ALL_TEAMS
 
 ROLE = re.compile(r"[a-z][a-z0-9_-]{0,99}")
@@ -124,13 +124,10 @@ def role_grant(context: SkillContext, args: RoleArgs) -> Reply:
         roles.grant(
             connection, args.identity, args.role, args.scope, by=context.user, at=context.now
         )
-        audit.record(
+        context.audit(
             connection,
-            at=context.now,
-            actor=context.user,
             event="role_granted",
             skill="role_grant",
-            action_id=context.action_id,
             detail={"identity": args.identity, "role": args.role, "team": args.scope},
         )
     return Reply(text=f"{args.identity} now holds {args.describe()}.")
@@ -153,13 +150,10 @@ def role_revoke(context: SkillContext, args: RoleArgs) -> Reply:
     """Take a role away from someone."""
     with context.engine.begin() as connection:
         roles.revoke(connection, args.identity, args.role, args.scope)
-        audit.record(
+        context.audit(
             connection,
-            at=context.now,
-            actor=context.user,
             event="role_revoked",
             skill="role_revoke",
-            action_id=context.action_id,
             detail={"identity": args.identity, "role": args.role, "team": args.scope},
         )
     return Reply(text=f"{args.identity} no longer holds {args.describe()}.")
