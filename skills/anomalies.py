@@ -264,9 +264,7 @@ def anomaly_reply(
     data = {
         "alerts": [alert.as_dict() for alert in alerts],
         "period": {
-            "label": period.label,
-            "start": period.start.isoformat(),
-            "end": period.end.isoformat(),
+            **period.as_dict(),
             "checked_to": detection.end.isoformat() if detection.end else None,
         },
         "team": team,

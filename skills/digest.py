@@ -374,16 +374,8 @@ def _digest_reply(
     data = {
         "metric": "effective",
         "currency": currency,
-        "period": {
-            "label": period.label,
-            "start": period.start.isoformat(),
-            "end": period.end.isoformat(),
-        },
-        "previous": {
-            "label": previous.label,
-            "start": previous.start.isoformat(),
-            "end": previous.end.isoformat(),
-        },
+        "period": period.as_dict(),
+        "previous": previous.as_dict(),
         "scope": {f.dimension.removeprefix("tag:"): f.values[0] for f in filters},
         "total": round(total, 6),
         "previous_total": round(previous_total, 6),

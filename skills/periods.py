@@ -44,6 +44,10 @@ class Period:
         """Count the days in the period, both ends included."""
         return (self.end - self.start).days + 1
 
+    def as_dict(self) -> dict[str, str]:
+        """The label and ISO dates, as replies carry them in their data."""
+        return {"label": self.label, "start": self.start.isoformat(), "end": self.end.isoformat()}
+
     def previous(self) -> Period:
         """Return the comparable period just before: the previous unit(s), or as many days."""
         try:

@@ -175,11 +175,7 @@ def _spend_reply(
         "metric": args.metric,
         "metric_column": COST_METRICS[args.metric],
         "currency": currency,
-        "period": {
-            "label": period.label,
-            "start": period.start.isoformat(),
-            "end": period.end.isoformat(),
-        },
+        "period": period.as_dict(),
         "filters": [
             {"dimension": f.dimension, "values": list(f.values), "exclude": f.exclude}
             for f in filters
@@ -200,9 +196,7 @@ def _spend_reply(
         }
     if previous_total is not None and previous_period is not None:
         data["previous"] = {
-            "label": previous_period.label,
-            "start": previous_period.start.isoformat(),
-            "end": previous_period.end.isoformat(),
+            **previous_period.as_dict(),
             "total": round(previous_total.amount, 6),
             "change": round(total.amount - previous_total.amount, 6),
             "change_pct": _rounded(percent_change(total.amount, previous_total.amount)),

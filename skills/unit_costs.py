@@ -303,11 +303,7 @@ def _unit_reply(
             "measure": noun,
             "per": per,
             "currency": currency,
-            "period": {
-                "label": period.label,
-                "start": period.start.isoformat(),
-                "end": period.end.isoformat(),
-            },
+            "period": period.as_dict(),
             "rows": [
                 {
                     "provider": key[0],
@@ -371,11 +367,7 @@ def _metric_reply(
             "metric": found,
             "per": per,
             "currency": currency,
-            "period": {
-                "label": period.label,
-                "start": period.start.isoformat(),
-                "end": period.end.isoformat(),
-            },
+            "period": period.as_dict(),
             "spend": round(spend, 6),
             "metric_total": metric.total,
             "metric_days": metric.days_with_values,
