@@ -37,6 +37,7 @@ from bot.pipeline import Assistant
 from bot.settings import Settings
 from bot.sync_schedule import ensure_daily_syncs
 from storage import schedules
+from storage.clock import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,6 @@ POLL_SECONDS = 30.0
 """How often a scheduler looks for jobs other replicas added or changed."""
 
 Fire = Callable[[Job, datetime], JobExecutionEvent | None]
-
-
-def _real_now() -> datetime:
-    # Fire times and leases follow the real clock, like APScheduler itself; SPENDBOT_NOW pins
-    # only the "now" that jobs report on.
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class LeasedExecutor(ThreadPoolExecutor):
@@ -136,7 +131,7 @@ class Scheduler:
         """Claim this fire of `job`; run it if the claim is ours."""
         if fire_time.tzinfo is None:
             fire_time = fire_time.replace(tzinfo=UTC)
-        claimed = schedules.claim_run(self.engine, job.id, fire_time, self.replica, _real_now())
+        claimed = schedules.claim_run(self.engine, job.id, fire_time, self.replica, utc_now())
         if not claimed:
             log.info("job %s at %s: another replica has it", job.id, fire_time)
             self._report(job, "skipped")
@@ -145,10 +140,10 @@ class Scheduler:
 
     def _take_over_lost_runs(self) -> None:
         """Rerun fires whose replica claimed them and stopped before finishing (one taker)."""
-        for job_id, fire_time in schedules.stale_runs(self.engine, _real_now()):
+        for job_id, fire_time in schedules.stale_runs(self.engine, utc_now()):
             job = self.store.lookup_job(job_id)
             if job is not None and schedules.take_over(
-                self.engine, job_id, fire_time, self.replica, _real_now()
+                self.engine, job_id, fire_time, self.replica, utc_now()
             ):
                 log.warning("job %s at %s was never finished; running it again", job_id, fire_time)
                 self._run(job, fire_time)
@@ -182,7 +177,7 @@ class Scheduler:
 
     def _finish(self, job: Job, fire_time: datetime, outcome: str, detail: str) -> None:
         schedules.finish_run(
-            self.engine, job.id, fire_time, outcome=outcome, detail=detail, now=_real_now()
+            self.engine, job.id, fire_time, outcome=outcome, detail=detail, now=utc_now()
         )
 
 
@@ -191,7 +186,7 @@ def add_scheduler(app: web.Application, settings: Settings, assistant: Assistant
     scheduler = Scheduler(JobRuntime(assistant, notifier(settings, assistant.engine)))
 
     async def start(_: web.Application) -> None:
-        ensure_daily_syncs(assistant.engine, settings, _real_now())
+        ensure_daily_syncs(assistant.engine, settings, utc_now())
         scheduler.start()
 
     async def stop(_: web.Application) -> None:

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from storage.clock import utc_now
+
 
 class Settings(BaseSettings):
     """Everything spendbot reads from the environment (see the README's Configuration table)."""
@@ -255,4 +257,4 @@ class Settings(BaseSettings):
 
     def current_time(self) -> datetime:
         """The pinned time when SPENDBOT_NOW is set, else the real clock (naive UTC)."""
-        return self.now or datetime.now(UTC).replace(tzinfo=None)
+        return self.now or utc_now()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -33,16 +32,12 @@ from bot.slack_alerts import add_alert_actions, with_alert_context
 from bot.slack_gpu import add_gpu_actions
 from skills.replies import Reply
 from storage import deliveries
+from storage.clock import utc_now
 
 log = logging.getLogger(__name__)
 
 THINKING = "_Working on it…_"
 _LEADING_MENTION = re.compile(r"^\s*(<@[A-Z0-9]+(?:\|[^>]*)?>[\s,:]*)+")
-
-
-def _now() -> datetime:
-    # Leases use the real clock even when SPENDBOT_NOW pins the date for questions.
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def web_client(settings: Settings) -> AsyncWebClient:
@@ -159,7 +154,7 @@ class SlackBot:
         """Claim the event, show that work started, answer in the thread, mark it answered."""
         event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
         engine = self.assistant.engine
-        if not await self.blocking.run(deliveries.claim, engine, event_id, _now()):
+        if not await self.blocking.run(deliveries.claim, engine, event_id, utc_now()):
             log.info("event %s already answered or being answered; skipped", event_id)
             return
         client: AsyncWebClient = context.client
@@ -179,7 +174,7 @@ class SlackBot:
         except Exception:
             reply = self.assistant.incident(f"answering Slack event {event_id} failed")
         await self.update_message(client, channel, placeholder["ts"], reply)
-        await self.blocking.run(deliveries.finish, engine, event_id, _now())
+        await self.blocking.run(deliveries.finish, engine, event_id, utc_now())
         await self._post_chart(client, reply, channel, thread)
 
     async def update_message(
@@ -316,7 +311,7 @@ class SlackBot:
             )
             return
         verb = "Approved" if approve else "Denied"
-        note = f"{verb} by <@{user}> at {_now():%Y-%m-%d %H:%M} UTC"
+        note = f"{verb} by <@{user}> at {utc_now():%Y-%m-%d %H:%M} UTC"
         container = body.get("container") or {}
         channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
         ts = container.get("message_ts") or (body.get("message") or {}).get("ts")

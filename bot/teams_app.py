@@ -43,6 +43,7 @@ from bot.teams_alerts import take_feedback, with_alert_context
 from bot.teams_gpu import keep_machine
 from skills.replies import Reply
 from storage import deliveries, teams_refs
+from storage.clock import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -136,16 +137,14 @@ class TeamsBot(ActivityHandler):
             await self._finish(key)
 
     async def _finish(self, key: str) -> None:
-        await self.blocking.run(
-            deliveries.finish, self.assistant.engine, key, deliveries.real_now()
-        )
+        await self.blocking.run(deliveries.finish, self.assistant.engine, key, utc_now())
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         """Claim the activity, so a redelivery is not answered again, then handle it."""
         key = delivery_key(turn_context.activity)
         if key is not None:
             claimed = await self.blocking.run(
-                deliveries.claim, self.assistant.engine, key, deliveries.real_now()
+                deliveries.claim, self.assistant.engine, key, utc_now()
             )
             if not claimed:
                 log.info("Teams activity %s already answered; skipped", turn_context.activity.id)

@@ -10,7 +10,7 @@ the replica that took it is taken to have died, and the retry takes the claim ov
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import IntegrityError
@@ -22,11 +22,6 @@ DONE = "done"
 
 LEASE = timedelta(minutes=2)
 """How long a claim protects a delivery being answered; Slack's last retry comes about 5 min after."""
-
-
-def real_now() -> datetime:
-    """The clock leases are measured on: real time (naive UTC), even when SPENDBOT_NOW is pinned."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def claim(engine: Engine, key: str, now: datetime, lease: timedelta = LEASE) -> bool:

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,6 +18,7 @@ from sqlalchemy import text as sql_text
 
 from skills.errors import UserError
 from storage.bulk import bulk_insert
+from storage.clock import utc_now
 from storage.focus import COLUMNS, GPU_INSTANCE_PATTERN, REQUIRED, FocusColumn
 from storage.models import cost_line_items, cost_tags, ingest_slices
 from storage.readers import read_chunks
@@ -375,7 +376,7 @@ def ingest_files(
             raise UserError(f"{path}: no such file")
     report = IngestReport(files=[str(path) for path in paths])
     with engine.begin() as connection:
-        writer = _SliceWriter(connection, now or datetime.now(UTC).replace(tzinfo=None), report)
+        writer = _SliceWriter(connection, now or utc_now(), report)
         sources: dict[int, str] = {}
         for path in paths:
             done = 0
@@ -398,6 +399,6 @@ def ingest_frame(
     """Load an in-memory FOCUS frame (generated demo data, connector output) like a file."""
     report = IngestReport(files=[source])
     with engine.begin() as connection:
-        writer = _SliceWriter(connection, now or datetime.now(UTC).replace(tzinfo=None), report)
+        writer = _SliceWriter(connection, now or utc_now(), report)
         writer.finish(_store(writer, _prepare(frame.astype(object), source, 1)))
     return report
