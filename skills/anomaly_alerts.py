@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from skills.anomalies import describe_alert, driver_label, run_detection, series_key
@@ -28,7 +31,7 @@ from storage.allocation import (
     resolve_recipient,
 )
 from storage.connectors.base import ConnectorError
-from storage.cost_series import LEVELS_BY_NAME
+from storage.cost_series import LEVELS_BY_NAME, Level
 from storage.costs import NONE_LABEL, OWNER, Filter, SpendQuery, run_spend
 
 log = logging.getLogger(__name__)
@@ -68,9 +71,7 @@ def scan(context: SkillContext, params: DetectorParams | None = None) -> list[No
     detection = run_detection(context, period, params or DetectorParams(), currency)
     theirs, _ = aws_anomalies(context.settings, period.start, period.end)
     notices = []
-    allocation = load_allocation(context.engine)
-    for found in detection.alerts:
-        alert = replace(found, owner=series_owner(context.engine, found, allocation))
+    for alert in alerts_with_owners(context.engine, detection.alerts):
         owner = alert_owner(context.engine, alert.as_dict())
         matched = matching(alert.as_dict(), theirs)
         detail = {
@@ -139,28 +140,67 @@ def alert_reply(state: store.AlertState) -> Reply:
     )
 
 
-def series_owner(engine: Engine, alert: Alert, allocation: Allocation | None = None) -> str | None:
-    """The owner of an alert's spend, as spend by owner resolves it, or None when unallocated.
+def alerts_with_owners(engine: Engine, alerts: Sequence[Alert]) -> list[Alert]:
+    """`alerts` with their owners, as spend by owner resolves them; None when unallocated.
 
-    Over the alert's series and days, the owner (tag, then allocation rule, then account
-    default) holding at least half of the spend. Pass `allocation` (`load_allocation`) when
-    resolving many alerts, so the rules are read once.
+    An alert's owner is the owner (tag, then allocation rule, then account default) holding at
+    least half of the spend over its series and days. One grouped query per level, however many
+    alerts there are; the allocation rules are read once.
     """
-    level = LEVELS_BY_NAME[alert.level.name]
-    filters = tuple(
-        Filter(dimension, (value,))
-        for dimension, value in zip(level.keys, alert.episode.series, strict=True)
-        if value != NONE_LABEL
+    allocation = load_allocation(engine)
+    by_level: dict[str, list[int]] = defaultdict(list)
+    for index, alert in enumerate(alerts):
+        by_level[alert.level.name].append(index)
+    owners: dict[int, str | None] = {}
+    for name, indexes in by_level.items():
+        level = LEVELS_BY_NAME[name]
+        spend = _owner_spend(engine, level, [alerts[index] for index in indexes], allocation)
+        for index in indexes:
+            owners[index] = _majority_owner(spend, level, alerts[index])
+    return [replace(alert, owner=owners[index]) for index, alert in enumerate(alerts)]
+
+
+def _owner_spend(
+    engine: Engine, level: Level, alerts: list[Alert], allocation: Allocation
+) -> pd.DataFrame:
+    """Spend by level keys, day and owner over the alerts' days, for the series they name."""
+    filters = []
+    for position, dimension in enumerate(level.keys):
+        values = {alert.episode.series[position] for alert in alerts}
+        if NONE_LABEL not in values:  # `(none)` in an alert matches every value
+            filters.append(Filter(dimension, tuple(sorted(values))))
+    start = datetime.combine(min(alert.episode.start for alert in alerts), time())
+    end = datetime.combine(max(alert.episode.end for alert in alerts) + timedelta(days=1), time())
+    query = SpendQuery(
+        start=start,
+        end=end,
+        group_by=(*level.keys, "day", OWNER),
+        filters=tuple(filters),
+        owners=allocation,
     )
-    start = datetime.combine(alert.episode.start, time())
-    end = datetime.combine(alert.episode.end + timedelta(days=1), time())
-    query = SpendQuery(start=start, end=end, group_by=(OWNER,), filters=filters, owners=allocation)
     rows = run_spend(engine, query)
-    total = sum(row.amount for row in rows)
-    top = max(rows, key=lambda row: row.amount, default=None)
-    if top is None or total <= 0 or top.amount < total / 2 or top.key[0] == UNALLOCATED:
+    frame = pd.DataFrame(
+        [(*row.key, row.amount) for row in rows], columns=[*level.keys, "day", OWNER, "amount"]
+    )
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    return frame
+
+
+def _majority_owner(spend: pd.DataFrame, level: Level, alert: Alert) -> str | None:
+    """The owner of at least half of one alert's spend in `spend`, else None."""
+    episode = alert.episode
+    mask = (spend["day"] >= episode.start) & (spend["day"] <= episode.end)
+    for dimension, value in zip(level.keys, episode.series, strict=True):
+        if value != NONE_LABEL:
+            mask &= spend[dimension] == value
+    by_owner = spend[mask].groupby(OWNER)["amount"].sum()
+    total = by_owner.sum()
+    if by_owner.empty or total <= 0:
         return None
-    return top.key[0]
+    top = by_owner.idxmax()
+    if by_owner[top] < total / 2 or top == UNALLOCATED:
+        return None
+    return str(top)
 
 
 def alert_owner(engine: Engine, alert: dict[str, Any]) -> Recipient:

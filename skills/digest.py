@@ -9,7 +9,7 @@ from datetime import timedelta
 from pydantic import BaseModel, Field
 
 from skills.anomalies import describe_alert, run_detection
-from skills.anomaly_alerts import series_owner
+from skills.anomaly_alerts import alerts_with_owners
 from skills.charts import stacked_weeks_png
 from skills.detection import Alert, DetectorParams
 from skills.digest_budgets import bot_cost, bot_cost_line, budget_line, budget_statuses
@@ -20,7 +20,7 @@ from skills.periods import Period, parse_period, take_period
 from skills.registry import SKILLS, SkillContext
 from skills.replies import Reply, Table
 from skills.spend_args import resolve_dimension
-from storage.allocation import UNALLOCATED, load_allocation
+from storage.allocation import UNALLOCATED
 from storage.cost_series import TEAM_TAG
 from storage.costs import NONE_LABEL, OWNER, Filter, SpendQuery, run_spend
 from storage.focus import METRIC_LABELS
@@ -262,12 +262,9 @@ def _open_anomalies(
     detection = run_detection(context, lookback, DetectorParams(), currency)
     wanted = {SCOPES[f.dimension]: f.values[0] for f in filters}
     # Owners as the anomaly alerts name them: tag, then allocation rule, then account default.
-    allocation = load_allocation(context.engine)
-    open_alerts = [
-        replace(alert, owner=series_owner(context.engine, alert, allocation))
-        for alert in detection.alerts
-        if alert.episode.end >= period.start
-    ]
+    open_alerts = alerts_with_owners(
+        context.engine, [alert for alert in detection.alerts if alert.episode.end >= period.start]
+    )
     return [
         alert
         for alert in open_alerts
