@@ -44,8 +44,8 @@ BENCH_GROWTH_ROWS ?= 100000 1000000
 BENCH_SERIES ?= 10000
 bench: $(VENV)/.test-deps
 	$(BIN)/python -m bench.ingest --rows $(BENCH_ROWS) --postgres auto
-	$(BIN)/python -m bench.queries --rows $(BENCH_ROWS) --postgres auto --backends pandas,sqlite,duckdb
-	$(BIN)/python -m bench.growth --rows $(BENCH_GROWTH_ROWS)
+	$(BIN)/python -m bench.queries --rows $(BENCH_ROWS) --postgres auto --backends pandas,sqlite,duckdb --reuse
+	$(BIN)/python -m bench.growth --rows $(BENCH_GROWTH_ROWS) --reuse
 	$(BIN)/python -m bench.anomalies --series $(BENCH_SERIES) --days 180
 	$(BIN)/python -m bench.ack --concurrency 100 --rounds 5
 

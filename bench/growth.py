@@ -4,7 +4,7 @@ For each size given, the same tiled demo data (`bench.data`) is ingested by spen
 pandas read_csv + to_sql baseline (each in its own process), then typical questions, the weekly
 digest and the anomaly scan run end to end through `Assistant.execute` / `Assistant.ask` on the
 store spendbot just loaded, next to pandas group-bys on the same rows in memory.
-Usage: python -m bench.growth --rows 100000 1000000 [--repeat 5]
+Usage: python -m bench.growth --rows 100000 1000000 [--repeat 5] [--reuse]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import write_files
-from bench.ingest import measure_child
+from bench.ingest import REUSE_HELP, sqlite_ingest
 from bench.queries import NOW, load_frame, pandas_questions, timings
 from bot.pipeline import Assistant
 from bot.render_slack import reply_blocks
@@ -49,17 +49,16 @@ def _slow_ms(run: Callable[[], Any], runs: int = 2) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def measure(rows: int, folder: Path, repeat: int) -> Figures:
+def measure(rows: int, folder: Path, repeat: int, reuse: bool = False) -> Figures:
     """Every figure at one size: ingest rows/s and peak RSS, latencies in milliseconds."""
     csv, _ = write_files(rows, folder)
     figures: Figures = {}
+    urls = {}
     for kind in ("spendbot", "pandas"):
-        path = folder / f"growth-{kind}-{rows}.db"
-        path.unlink(missing_ok=True)
-        result = measure_child(kind, csv, f"sqlite:///{path}")
+        result, urls[kind] = sqlite_ingest(kind, csv, folder, reuse=reuse)
         figures[f"ingest rows/s ({kind})"] = result["rows"] / result["seconds"]
         figures[f"ingest peak RSS MB ({kind})"] = result["peak_rss_mb"]
-    url = f"sqlite:///{folder / f'growth-spendbot-{rows}.db'}"
+    url = urls["spendbot"]
     engine = open_database(url)
     assistant = Assistant(Settings(database_url=url, now=NOW), engine, load_skills())
     in_memory = pandas_questions(load_frame(csv))
@@ -104,10 +103,11 @@ def main() -> None:
     parser.add_argument(
         "--folder", type=Path, default=Path(tempfile.gettempdir()) / "spendbot-bench"
     )
+    parser.add_argument("--reuse", action="store_true", help=REUSE_HELP)
     args = parser.parse_args()
     results = {}
     for rows in sorted(args.rows):
-        results[rows] = measure(rows, args.folder, args.repeat)
+        results[rows] = measure(rows, args.folder, args.repeat, args.reuse)
         print(f"{rows:,} rows measured", flush=True)
     print(table(results))
 

@@ -54,6 +54,27 @@ def measure_child(kind: str, path: Path, url: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+REUSE_HELP = "take the SQLite ingest (store and figures) from an earlier run on the same rows"
+
+
+def sqlite_ingest(kind: str, path: Path, folder: Path, *, reuse: bool = False) -> tuple[dict, str]:
+    """Ingest `path` into its own SQLite file, measured; the figures and the store's URL.
+
+    The figures are kept beside the store, so with `reuse` a later benchmark on the same rows
+    (queries, growth) takes both from an earlier run instead of ingesting again.
+    """
+    name = f"ingest-{kind}-{path.suffix[1:]}-{path.stem.removeprefix('focus-')}"
+    store, figures_file = folder / f"{name}.db", folder / f"{name}.json"
+    url = f"sqlite:///{store}"
+    if reuse and store.exists() and figures_file.exists():
+        return json.loads(figures_file.read_text()), url
+    figures_file.unlink(missing_ok=True)
+    store.unlink(missing_ok=True)
+    figures = measure_child(kind, path, url)
+    figures_file.write_text(json.dumps(figures))
+    return figures, url
+
+
 def main() -> None:
     """Print a Markdown table of ingest figures."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -67,17 +88,17 @@ def main() -> None:
     args = parser.parse_args()
     csv, parquet = write_files(args.rows, args.folder)
     with postgres_databases(args.postgres) as new_postgres:
-        targets = [("SQLite", lambda name: f"sqlite:///{args.folder / name}.db")]
+        targets = [("SQLite", lambda kind, path: sqlite_ingest(kind, path, args.folder)[0])]
         if new_postgres:
-            targets.append(("PostgreSQL", lambda _name: new_postgres()))
+            targets.append(
+                ("PostgreSQL", lambda kind, path: measure_child(kind, path, new_postgres()))
+            )
         print(
             "| store | method | file | rows | seconds | rows/s | peak RSS MB |\n|---|---|---|---|---|---|---|"
         )
-        for store, url_for in targets:
+        for store, measure in targets:
             for kind, path in (("spendbot", csv), ("spendbot", parquet), ("pandas", csv)):
-                name = f"ingest-{kind}-{path.suffix[1:]}-{args.rows}"
-                (args.folder / f"{name}.db").unlink(missing_ok=True)
-                figures = measure_child(kind, path, url_for(name))
+                figures = measure(kind, path)
                 method = "spendbot ingest" if kind == "spendbot" else "pandas read_csv + to_sql"
                 print(
                     f"| {store} | {method} | {path.suffix[1:]} | {figures['rows']:,} | {figures['seconds']:.1f} | "

@@ -1,7 +1,7 @@
 """Query latency of typical spend questions, end to end, against a pandas group-by baseline.
 
 Usage: python -m bench.queries [--rows 1000000] [--repeat 5] [--postgres URL|auto]
-                                [--backends pandas,sqlite,duckdb,spark]
+                                [--backends pandas,sqlite,duckdb,spark] [--reuse]
 
 The store backends (SQLite, PostgreSQL) answer from ingested tables; duckdb and spark answer
 from the same rows as one Parquet file, queried in place (storage.engines).
@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.data import write_files
+from bench.ingest import REUSE_HELP, sqlite_ingest
 from bench.postgres import postgres_databases
 from bot.pipeline import Assistant
 from bot.settings import Settings
@@ -118,6 +119,7 @@ def main() -> None:
         default="pandas,sqlite",
         help="comma-separated: pandas, sqlite, duckdb, spark (PostgreSQL: --postgres)",
     )
+    parser.add_argument("--reuse", action="store_true", help=REUSE_HELP)
     args = parser.parse_args()
     wanted = {name.strip().lower() for name in args.backends.split(",")}
     csv, parquet = write_files(args.rows, args.folder)
@@ -128,18 +130,18 @@ def main() -> None:
     with postgres_databases(args.postgres) as new_postgres:
         urls = []
         if "sqlite" in wanted:
-            urls.append(("SQLite", f"sqlite:///{args.folder / f'queries-{args.rows}.db'}", "store"))
-            (args.folder / f"queries-{args.rows}.db").unlink(missing_ok=True)
+            url = sqlite_ingest("spendbot", csv, args.folder, reuse=args.reuse)[1]
+            urls.append(("SQLite", url, "store", False))
         if new_postgres:
-            urls.append(("PostgreSQL", new_postgres(), "store"))
+            urls.append(("PostgreSQL", new_postgres(), "store", True))
         for kind in ("duckdb", "spark"):
             if kind in wanted:
                 state = args.folder / f"state-{kind}.db"
                 state.unlink(missing_ok=True)
-                urls.append((f"{kind} on Parquet", f"sqlite:///{state}", kind))
-        for name, url, kind in urls:
+                urls.append((f"{kind} on Parquet", f"sqlite:///{state}", kind, False))
+        for name, url, kind, ingest in urls:
             engine = open_database(url)
-            if kind == "store":
+            if ingest:
                 ingest_files(engine, [csv])
             settings = Settings(
                 database_url=url, now=NOW, cost_engine=kind, focus_path=str(parquet)
