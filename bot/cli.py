@@ -333,3 +333,7 @@ app.command("agent")(agent)
 from bot.cli_schedules import schedules_app  # noqa: E402
 
 app.add_typer(schedules_app, name="schedules")
+
+from bot.cli_housekeeping import housekeeping  # noqa: E402
+
+app.command("housekeeping")(housekeeping)

@@ -13,10 +13,12 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bot import gpu_requests
+from bot.housekeeping import housekeep
 from skills.anomaly_alerts import scan
 from skills.budget_alerts import budget_notices
 from skills.replies import Reply
 from storage import anomaly_alerts
+from storage.clock import utc_now
 from storage.connectors import configured_sources, sync_source
 
 if TYPE_CHECKING:
@@ -126,6 +128,12 @@ def sync(runtime: JobRuntime, target: str | None, args: dict[str, Any]) -> str:
     return summary
 
 
+def housekeeping(runtime: JobRuntime, target: str | None, args: dict[str, Any]) -> str:
+    """Delete delivery claims and job-run history past their retention."""
+    assistant = runtime.assistant
+    return housekeep(assistant.engine, assistant.settings, utc_now()).summary
+
+
 def gpu_idle_scan(runtime: JobRuntime, target: str | None, args: dict[str, Any]) -> str:
     """Follow up earlier GPU stop requests, then propose stopping newly idle GPUs to owners."""
     return _gpu_job(gpu_requests.idle_scan, runtime, target)
@@ -150,4 +158,5 @@ JOBS: dict[str, Callable[[JobRuntime, str | None, dict[str, Any]], str]] = {
     "sync": sync,
     "gpu_idle_scan": gpu_idle_scan,
     "gpu_offhours": gpu_offhours,
+    "housekeeping": housekeeping,
 }

@@ -31,6 +31,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.housekeeping import ensure_daily_housekeeping
 from bot.jobs import JobRuntime
 from bot.notify import notifier
 from bot.pipeline import Assistant
@@ -187,6 +188,7 @@ def add_scheduler(app: web.Application, settings: Settings, assistant: Assistant
 
     async def start(_: web.Application) -> None:
         ensure_daily_syncs(assistant.engine, settings, utc_now())
+        ensure_daily_housekeeping(assistant.engine, utc_now())
         scheduler.start()
 
     async def stop(_: web.Application) -> None:

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         default=None,
         description="Target (slack:#finops) for budget alerts when neither budget nor owner has one.",
     )
+    delivery_retention_hours: int = Field(
+        default=48,
+        ge=2,
+        description="Hours a Slack/Teams delivery claim is kept: past every platform retry (~1 h).",
+    )
     host: str = Field(default="127.0.0.1", description="Address `spendbot serve` binds.")
     port: int = Field(default=3978, ge=0, le=65535, description="Port `spendbot serve` binds.")
     slack_bot_token: SecretStr | None = Field(

@@ -6,16 +6,20 @@ row keyed by the delivery's id (Slack's ``event_id``; ``teams:`` and a digest fo
 one finds it and does nothing, unless the claim is older than the lease and still not ``done``:
 the replica that took it is taken to have died, and the retry takes the claim over
 (compare-and-set on ``claimed_at``) and answers instead.
+
+Claims are kept only while a redelivery can still come (`prune`): Slack retries for about an
+hour, the Bot Framework for minutes.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, func, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.models import slack_events as deliveries
+from storage.retention import delete_rows
 
 CLAIMED = "claimed"
 DONE = "done"
@@ -53,3 +57,15 @@ def finish(engine: Engine, key: str, now: datetime) -> None:
         connection.execute(
             update(deliveries).where(deliveries.c.event_id == key).values(state=DONE, done_at=now)
         )
+
+
+def prune(engine: Engine, older_than: datetime, *, dry_run: bool = False) -> int:
+    """Delete claims last touched before `older_than`; how many (`dry_run`: would be).
+
+    A claim's last touch is when it was answered, or else when it was last claimed. An
+    unanswered claim older than its lease is one a retry would take over anyway, so deleting it
+    changes nothing; an answered one must outlive every redelivery of its event, so the cut-off
+    must lie further back than the platforms retry.
+    """
+    stale = func.coalesce(deliveries.c.done_at, deliveries.c.claimed_at) < older_than
+    return delete_rows(engine, deliveries, stale, dry_run=dry_run)

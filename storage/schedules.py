@@ -23,10 +23,19 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.models import job_runs
+from storage.retention import delete_rows
 
 JOB_FUNCTION = "bot.jobs:run_job"
 """What every stored job calls, by reference, so any replica can load and run it."""
-KINDS = ("digest", "anomaly_scan", "budget_check", "sync", "gpu_idle_scan", "gpu_offhours")
+KINDS = (
+    "digest",
+    "anomaly_scan",
+    "budget_check",
+    "sync",
+    "gpu_idle_scan",
+    "gpu_offhours",
+    "housekeeping",
+)
 STORE = "default"
 EXECUTOR = "default"
 GRACE_SECONDS = 6 * 3600
@@ -247,6 +256,15 @@ def finish_run(
             .where(job_runs.c.job_id == job_id, job_runs.c.fire_time == _naive(_utc(fire_time)))
             .values(finished_at=now, outcome=outcome, detail=detail)
         )
+
+
+def prune_runs(engine: Engine, older_than: datetime, *, dry_run: bool = False) -> int:
+    """Forget runs claimed before `older_than`; how many (`dry_run`: would be).
+
+    Fires that old are past any grace time and lease: no scheduler claims or takes them over
+    again, so their rows are history only (unfinished ones included, e.g. of deleted jobs).
+    """
+    return delete_rows(engine, job_runs, job_runs.c.claimed_at < older_than, dry_run=dry_run)
 
 
 def runs(engine: Engine, job_id: str | None = None) -> list[dict[str, Any]]:
