@@ -1,17 +1,21 @@
-"""Slack ack latency under concurrent signed requests, against the real server on loopback.
+"""Slack and Teams ack latency under concurrent requests, against the real server on loopback.
 
 `spendbot serve` runs as its own process over a SQLite store of demo spend, with a fake Slack
-Web API on 127.0.0.1 taking its answers. Each round sends `--concurrency` signed requests at
-once (half ``/spend`` commands, half mentions); the latency is until the HTTP ack (Slack's limit
-is 3 s). The answers are computed after the acks, so later rounds are acked while earlier
-answers are still running, as under real load.
-Usage: python -m bench.ack [--concurrency 100] [--rounds 5]
+Web API and a fake Bot Connector on 127.0.0.1 taking its answers. Each round sends
+`--concurrency` requests at once: to Slack, signed requests (half ``/spend`` commands, half
+mentions) timed until the HTTP ack (Slack's limit is 3 s); to Teams, message activities (half
+personal chats, half channel mentions) posted to /api/messages and timed until the HTTP response
+(Bot Framework's limit is 15 s). The answers are computed after the acks, so later rounds are
+acked while earlier answers are still running, as under real load; the transports are measured
+one after the other, each once all answers of the previous one have arrived.
+Usage: python -m bench.ack [--transport slack|teams|both] [--concurrency 100] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -19,6 +23,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -28,10 +36,44 @@ from bench.queries import percentile
 from storage.database import open_database
 from storage.demo import generate_demo_focus
 from storage.ingest import ingest_frame
+from tests.fake_bot_connector import FakeBotConnector, activity, mention, user
 from tests.fake_slack import FakeSlack, command_body, event_body, signed
 
 SECRET = "bench-signing-secret"
 JSON, FORM = "application/json", "application/x-www-form-urlencoded"
+WARM_UP = (10_000_000, 10_000_001)
+"""Indices of the first two requests, not timed: they pay for lazy set-up (Bolt's auth.test)."""
+TRANSPORTS = ("slack", "teams")
+
+Request = tuple[bytes, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Transport:
+    """What differs between Slack and Teams: the endpoint, the requests, what answers them."""
+
+    name: str
+    url: str
+    mix: str
+    """What is sent, and until when it is timed."""
+    accepted: int
+    """The status of an ack: Bolt answers 200, Bot Framework 201 to a non-invoke activity."""
+    request: Callable[[int], Request]
+    """The distinct request number `index` (the mix alternates on its parity)."""
+    wait_answered: Callable[[Sequence[int]], None]
+    """Block until the requests of these indices were all answered at the fake."""
+    fake: FakeSlack | FakeBotConnector
+    """The fake taking the answers, with every call it received."""
+
+
+@dataclass
+class Result:
+    """Ack latencies (seconds) and statuses, then seconds until all were sent, and answered."""
+
+    latencies: list[float]
+    statuses: Counter[int]
+    sent: float
+    answered: float
 
 
 def _free_port() -> int:
@@ -40,45 +82,85 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _request(index: int, fake: FakeSlack) -> tuple[bytes, dict[str, str]]:
-    """A signed slash command (even `index`) or mention (odd), each distinct."""
-    if index % 2 == 0:
-        body = command_body("last month by provider", f"{fake.url}/response/{index}")
-        return body, signed(SECRET, body, content_type=FORM)
-    event = {
-        "type": "app_mention",
-        "user": "U100",
-        "text": "<@UBOT> spend by team last month",
-        "ts": f"1799999999.{index:06d}",
-        "channel": "C100",
-    }
-    body = event_body(event, f"EvBench{index}")
-    return body, signed(SECRET, body, content_type=JSON)
+def slack_transport(server: str, fake: FakeSlack) -> Transport:
+    """Signed slash commands (even indices) and mentions (odd) to /slack/events."""
+
+    def request(index: int) -> Request:
+        if index % 2 == 0:
+            body = command_body("last month by provider", f"{fake.url}/response/{index}")
+            return body, signed(SECRET, body, content_type=FORM)
+        event = {
+            "type": "app_mention",
+            "user": "U100",
+            "text": "<@UBOT> spend by team last month",
+            "ts": f"1799999999.{index:06d}",
+            "channel": "C100",
+        }
+        body = event_body(event, f"EvBench{index}")
+        return body, signed(SECRET, body, content_type=JSON)
+
+    def wait_answered(indices: Sequence[int]) -> None:
+        mentions = sum(index % 2 for index in indices)
+        fake.wait_for("/response/", len(indices) - mentions, timeout=600)
+        fake.wait_for("chat.update", mentions, timeout=600)  # a mention's answer replaces "…"
+
+    mix = "signed requests, half /spend commands, half mentions, until the HTTP ack"
+    return Transport("slack", f"{server}/slack/events", mix, 200, request, wait_answered, fake)
+
+
+def teams_transport(server: str, fake: FakeBotConnector) -> Transport:
+    """Message activities to /api/messages: personal chats (even indices), channel mentions (odd)."""
+
+    def request(index: int) -> Request:
+        if index % 2 == 0:
+            sender = user(f"aad-bench-{index}", f"User {index}")
+            body = activity(fake.url, text="last month by provider", sender=sender, id=f"b{index}")
+        else:
+            body = mention(fake.url, "spend by team last month", id=f"b{index}")
+        return json.dumps(body).encode(), {"Content-Type": JSON}
+
+    def wait_answered(indices: Sequence[int]) -> None:
+        fake.wait_for("reply", "message", len(indices), timeout=600)
+
+    mix = "message activities, half personal chats, half channel mentions, until the HTTP response"
+    return Transport("teams", f"{server}/api/messages", mix, 201, request, wait_answered, fake)
 
 
 async def _round(
-    session: aiohttp.ClientSession, url: str, fake: FakeSlack, first: int, count: int
-) -> list[float]:
-    async def one(index: int) -> float:
-        body, headers = _request(index, fake)
+    session: aiohttp.ClientSession, transport: Transport, indices: Sequence[int]
+) -> list[tuple[int, float]]:
+    async def one(index: int) -> tuple[int, float]:
+        body, headers = transport.request(index)
         started = time.perf_counter()
-        async with session.post(url, data=body, headers=headers) as response:
+        async with session.post(transport.url, data=body, headers=headers) as response:
             await response.read()
-            if response.status != 200:
-                raise RuntimeError(f"request {index} got {response.status}")
-        return time.perf_counter() - started
+        return response.status, time.perf_counter() - started
 
-    return list(await asyncio.gather(*(one(first + i) for i in range(count))))
+    return list(await asyncio.gather(*(one(index) for index in indices)))
 
 
-async def _send(url: str, fake: FakeSlack, concurrency: int, rounds: int) -> list[float]:
-    connector = aiohttp.TCPConnector(limit=concurrency)
+async def _send(transport: Transport, rounds: list[range]) -> list[tuple[int, float]]:
+    connector = aiohttp.TCPConnector(limit=max(len(indices) for indices in rounds))
     async with aiohttp.ClientSession(connector=connector) as session:
-        await _round(session, url, fake, 10_000_000, 2)  # first request: Bolt's auth.test
-        latencies: list[float] = []
-        for number in range(rounds):
-            latencies += await _round(session, url, fake, number * concurrency, concurrency)
-        return latencies
+        await _round(session, transport, WARM_UP)
+        acks: list[tuple[int, float]] = []
+        for indices in rounds:
+            acks += await _round(session, transport, indices)
+        return acks
+
+
+def measure(transport: Transport, concurrency: int, rounds: int) -> Result:
+    """Send `rounds` rounds of `concurrency` requests at once; wait until all were answered."""
+    batches = [range(number * concurrency, (number + 1) * concurrency) for number in range(rounds)]
+    started = time.perf_counter()
+    acks = asyncio.run(_send(transport, batches))
+    sent = time.perf_counter() - started
+    statuses = Counter(status for status, _ in acks)
+    if set(statuses) != {transport.accepted}:
+        raise RuntimeError(f"{transport.name} acks were {dict(statuses)}")
+    transport.wait_answered([*WARM_UP, *range(concurrency * rounds)])
+    answered = time.perf_counter() - started
+    return Result([seconds for _, seconds in acks], statuses, sent, answered)
 
 
 def _wait_for_server(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -93,62 +175,75 @@ def _wait_for_server(url: str, process: subprocess.Popen, timeout: float = 60) -
             time.sleep(0.2)
 
 
-def run(concurrency: int, rounds: int, days: int, folder: Path) -> tuple[list[float], float, float]:
-    """Ack latencies (seconds), then seconds until all were sent and until all were answered."""
+@contextmanager
+def serving(names: Sequence[str], days: int, folder: Path) -> Iterator[dict[str, Transport]]:
+    """`spendbot serve` over `days` of demo spend with the fakes of `names`; their transports."""
     database_url = f"sqlite:///{folder / 'ack.db'}"
     engine = open_database(database_url)
     ingest_frame(engine, generate_demo_focus(date(2026, 11, 28), days=days), "demo data")
     engine.dispose()
     port = _free_port()
-    with FakeSlack() as fake:
-        env = {
-            **os.environ,
-            "SPENDBOT_DATABASE_URL": database_url,
-            "SPENDBOT_NOW": "2026-11-29T12:00:00",
-            "SLACK_BOT_TOKEN": "xoxb-bench",
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SPENDBOT_SLACK_API_URL": f"{fake.url}/api/",
-        }
-        for name in ("SLACK_APP_TOKEN", "ANTHROPIC_API_KEY"):
-            env.pop(name, None)
+    server = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "SPENDBOT_DATABASE_URL": database_url,
+        "SPENDBOT_NOW": "2026-11-29T12:00:00",
+    }
+    # Without an app id /api/messages takes unauthenticated calls, from loopback only.
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ANTHROPIC_API_KEY", "MICROSOFT_APP_ID"):
+        env.pop(name, None)
+        env.pop(f"SPENDBOT_{name}", None)
+    with ExitStack() as stack:
+        transports: dict[str, Transport] = {}
+        if "slack" in names:
+            slack = stack.enter_context(FakeSlack())
+            env |= {
+                "SLACK_BOT_TOKEN": "xoxb-bench",
+                "SLACK_SIGNING_SECRET": SECRET,
+                "SPENDBOT_SLACK_API_URL": f"{slack.url}/api/",
+            }
+            transports["slack"] = slack_transport(server, slack)
+        if "teams" in names:
+            transports["teams"] = teams_transport(server, stack.enter_context(FakeBotConnector()))
         command = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(port), "--log-format", "json"]
         process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
         try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_for_server(url, process)
-            started = time.perf_counter()
-            latencies = asyncio.run(_send(f"{url}/slack/events", fake, concurrency, rounds))
-            sent = time.perf_counter() - started
-            answers = concurrency * rounds // 2
-            fake.wait_for("/response/", answers, timeout=600)
-            fake.wait_for("chat.update", answers + 1, timeout=600)
-            return latencies, sent, time.perf_counter() - started
+            _wait_for_server(server, process)
+            yield transports
         finally:
             process.terminate()
             process.wait(30)
 
 
 def main() -> None:
-    """Print ack latency percentiles and how long the answers took to arrive."""
+    """Print ack latency percentiles per transport and how long the answers took to arrive."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transport", choices=[*TRANSPORTS, "both"], default="both")
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--days", type=int, default=60, help="days of demo spend in the store")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="spendbot-ack-") as folder:
-        latencies, sent, answered = run(args.concurrency, args.rounds, args.days, Path(folder))
-    ms = [value * 1000 for value in latencies]
+    names = TRANSPORTS if args.transport == "both" else (args.transport,)
+    with (
+        tempfile.TemporaryDirectory(prefix="spendbot-ack-") as folder,
+        serving(names, args.days, Path(folder)) as transports,
+    ):
+        results = {name: measure(transports[name], args.concurrency, args.rounds) for name in names}
     print(
-        f"{len(ms)} acks, {args.rounds} rounds of {args.concurrency} concurrent signed requests "
-        f"(half /spend commands, half mentions), {args.days} days of demo spend, SQLite"
+        f"{args.rounds} rounds of {args.concurrency} concurrent requests per transport, "
+        f"{args.days} days of demo spend, SQLite"
     )
-    print("| p50 ms | p99 ms | max ms | all sent in s | all answered in s |")
-    print("|---|---|---|---|---|")
-    print(
-        f"| {percentile(ms, 0.5):.0f} | {percentile(ms, 0.99):.0f} | {max(ms):.0f} | "
-        f"{sent:.1f} | {answered:.1f} |"
-    )
+    for name in names:
+        print(f"{name}: {transports[name].mix}")
+    print("| transport | acks | p50 ms | p99 ms | max ms | all sent in s | all answered in s |")
+    print("|---|---|---|---|---|---|---|")
+    for name, result in results.items():
+        ms = [value * 1000 for value in result.latencies]
+        print(
+            f"| {name} | {len(ms)} | {percentile(ms, 0.5):.0f} | {percentile(ms, 0.99):.0f} | "
+            f"{max(ms):.0f} | {result.sent:.1f} | {result.answered:.1f} |"
+        )
 
 
 if __name__ == "__main__":
