@@ -8,6 +8,7 @@ from skills.registry import SKILLS, Registry
 
 SKILL_MODULES = (
     "skills.spend",
+    "skills.spend_change",
     "skills.forecast",
     "skills.owners",
     "skills.budgets",

@@ -94,6 +94,17 @@ def acknowledged(engine: Engine) -> list[AlertState]:
     return [_state(row) for row in rows]
 
 
+def open_alerts(engine: Engine) -> list[AlertState]:
+    """Alerts nobody has acknowledged, muted or snoozed, oldest first."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(anomaly_alerts)
+            .where(anomaly_alerts.c.status == OPEN)
+            .order_by(anomaly_alerts.c.first_detected, anomaly_alerts.c.id)
+        ).all()
+    return [_state(row) for row in rows]
+
+
 def observe(
     engine: Engine, series_key: str, cause_key: str, alert: dict[str, Any], now: datetime
 ) -> tuple[str, AlertState | None]:
