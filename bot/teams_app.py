@@ -1,13 +1,14 @@
 """Microsoft Teams over the Bot Framework: /api/messages on the same aiohttp server as Slack.
 
-Personal chats, group chats and channel @mentions all become `Assistant.ask` calls. The request is
-answered at once (Teams wants a response within 15 s) after a typing indicator; the answer, an
-Adaptive Card, follows in the same conversation and thread through a continuation, with typing
-repeated while it is computed. Approve/Deny submits go through `Assistant.approve`/`deny` as
-``teams:<aad object id>``, feedback on an anomaly alert card through `bot.teams_alerts`, and a GPU
-stop request's keep submits through `bot.teams_gpu`; all update the card in place. An activity the Bot Framework delivers again (to this replica or another)
-is answered once (`storage.deliveries`). Every conversation the bot is installed in or spoken to
-is remembered (`storage.teams_refs`) for proactive posts.
+Personal chats, group chats and channel @mentions all become `Assistant.ask` calls. A message is
+answered at once (Teams wants a response within 15 s), before any database work; the answer, an
+Adaptive Card, follows in the same conversation and thread through a continuation, after a typing
+indicator repeated while it is computed. Approve/Deny submits go through `Assistant.approve`/`deny`
+as ``teams:<aad object id>``, feedback on an anomaly alert card through `bot.teams_alerts`, and a
+GPU stop request's keep submits through `bot.teams_gpu`; all update the card in place. An activity
+the Bot Framework delivers again (to this replica or another) is answered once
+(`storage.deliveries`). Every conversation the bot is installed in or spoken to is remembered
+(`storage.teams_refs`) for proactive posts.
 """
 
 from __future__ import annotations
@@ -51,8 +52,6 @@ PATH = "/api/messages"
 TYPING_EVERY = 3.0
 """Seconds between typing indicators while an answer is computed (Teams shows one ~3 s)."""
 DRAIN_TIMEOUT = 30.0
-DELIVERY = "spendbot.delivery"
-"""Turn state holding the claimed delivery key until the work that answers it takes it over."""
 WELCOME = "Hi, I'm spendbot. Ask me about cloud and AI spend, e.g. “spend last month by team”."
 
 
@@ -119,10 +118,13 @@ class TeamsBot(ActivityHandler):
 
     # Background work ----------------------------------------------------------------------------
 
-    def _later(self, turn_context: TurnContext, work: Coroutine[Any, Any, None]) -> None:
-        """Do `work` after the response; its success marks the activity answered."""
-        key = turn_context.turn_state.pop(DELIVERY, None)
-        task = asyncio.create_task(self._answering(work, key))
+    def _later(self, activity: Activity, work: Coroutine[Any, Any, None]) -> None:
+        """Do a message's `work` after the response: claim it, remember its conversation, answer.
+
+        Nothing touches the database before the response, so acks never wait on the store; a
+        redelivered message loses the claim and is not answered twice.
+        """
+        task = asyncio.create_task(self._answering(activity, work))
         self.tasks.add(task)
         task.add_done_callback(self._finished)
 
@@ -131,27 +133,32 @@ class TeamsBot(ActivityHandler):
         if not task.cancelled() and task.exception() is not None:
             log.error("a Teams reply could not be sent", exc_info=task.exception())
 
-    async def _answering(self, work: Coroutine[Any, Any, None], key: str | None) -> None:
+    async def _answering(self, activity: Activity, work: Coroutine[Any, Any, None]) -> None:
+        key = delivery_key(activity)
+        if key is not None and not await self._claim(key, activity):
+            work.close()
+            return
+        await self._remember(activity)
         await work
         if key is not None:
             await self._finish(key)
+
+    async def _claim(self, key: str, activity: Activity) -> bool:
+        claimed = await self.blocking.run(deliveries.claim, self.assistant.engine, key, utc_now())
+        if not claimed:
+            log.info("Teams activity %s already answered; skipped", activity.id)
+        return claimed
 
     async def _finish(self, key: str) -> None:
         await self.blocking.run(deliveries.finish, self.assistant.engine, key, utc_now())
 
     async def on_turn(self, turn_context: TurnContext) -> None:
-        """Claim the activity, so a redelivery is not answered again, then handle it."""
-        key = delivery_key(turn_context.activity)
-        if key is not None:
-            claimed = await self.blocking.run(
-                deliveries.claim, self.assistant.engine, key, utc_now()
-            )
-            if not claimed:
-                log.info("Teams activity %s already answered; skipped", turn_context.activity.id)
-                return
-            turn_context.turn_state[DELIVERY] = key
+        """Handle an activity once: messages claim it after the response, others before."""
+        activity = turn_context.activity
+        key = None if activity.type == ActivityTypes.message else delivery_key(activity)
+        if key is not None and not await self._claim(key, activity):
+            return
         await super().on_turn(turn_context)
-        key = turn_context.turn_state.pop(DELIVERY, None)
         if key is not None:
             await self._finish(key)
 
@@ -201,25 +208,23 @@ class TeamsBot(ActivityHandler):
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         """A message or a card submit: answer, decide, or take feedback, after the response."""
         activity = turn_context.activity
-        await self._remember(activity)
         reference = TurnContext.get_conversation_reference(activity)
         value = activity.value if isinstance(activity.value, dict) else {}
         verb = value.get("verb")
         if verb in (render_teams.APPROVE, render_teams.DENY):
-            self._later(turn_context, self._decide(reference, activity, value))
+            self._later(activity, self._decide(reference, activity, value))
             return
         if verb == render_teams.FEEDBACK:
             actor = identity(activity.from_property)
-            self._later(turn_context, take_feedback(self, reference, activity, value, actor))
+            self._later(activity, take_feedback(self, reference, activity, value, actor))
             return
         if verb == KEEP_ACTION:
             actor = identity(activity.from_property)
-            self._later(turn_context, keep_machine(self, reference, activity, value, actor))
+            self._later(activity, keep_machine(self, reference, activity, value, actor))
             return
         text = (TurnContext.remove_recipient_mention(activity) or "").strip()
-        await _typing(turn_context)
         self._later(
-            turn_context,
+            activity,
             self._answer(
                 reference,
                 text or "help",
@@ -242,6 +247,7 @@ class TeamsBot(ActivityHandler):
 
         async def logic(context: TurnContext) -> None:
             asking = asyncio.ensure_future(self.blocking.run(ask))
+            await _typing(context)
             while not (await asyncio.wait({asking}, timeout=TYPING_EVERY))[0]:
                 await _typing(context)
             try:
