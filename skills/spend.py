@@ -9,6 +9,7 @@ from skills.replies import Reply, Table
 from skills.spend_args import (
     TIME_DIMENSIONS,
     SpendArgs,
+    SpendScope,
     describe_filters,
     resolve_dimension,
     resolve_filters,
@@ -18,7 +19,6 @@ from storage.allocation import load_allocation
 from storage.costs import (
     OWNER,
     Filter,
-    SpendQuery,
     SpendRow,
     data_coverage,
     dimension_label,
@@ -71,18 +71,7 @@ def spend_query(context: SkillContext, args: SpendArgs) -> Reply:
         else None
     )
 
-    def query(for_period: Period, groups: tuple[str, ...]) -> SpendQuery:
-        return SpendQuery(
-            start=for_period.start_datetime(),
-            end=for_period.end_exclusive(),
-            metric=args.metric,
-            currency=currency,
-            group_by=groups,
-            filters=filters,
-            gpu_only=args.gpu_only,
-            owners=owners,
-        )
-
+    query = SpendScope(args.metric, currency, filters, args.gpu_only, owners).query
     total_query = query(period, ())
     total = run_spend(context.costs, total_query)[0]
     previous_period = period.previous() if args.compare else None

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
 from skills.errors import UserError
 from storage.allocation import owner_names
-from storage.costs import DIMENSIONS, OWNER, TAG_PREFIX, Filter, dimension_label
+from storage.costs import (
+    DIMENSIONS,
+    OWNER,
+    TAG_PREFIX,
+    Filter,
+    OwnerResolver,
+    SpendQuery,
+    dimension_label,
+)
 
 if TYPE_CHECKING:
+    from skills.periods import Period
     from skills.registry import SkillContext
 
 DIMENSION_ALIASES = {
@@ -111,6 +121,30 @@ def resolve_dimension(name: str, context: SkillContext) -> str:
         return DIMENSION_ALIASES[wanted]
     choices = [*DIMENSIONS, *context.vocabulary.tag_keys()[:12]]
     raise UserError(f"I can't break spend down by '{name}'", f"try one of: {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class SpendScope:
+    """What a spend question keeps while its period and grouping vary: metric, filters, owners."""
+
+    metric: str
+    currency: str | None
+    filters: tuple[Filter, ...]
+    gpu_only: bool
+    owners: OwnerResolver | None
+
+    def query(self, period: Period, group_by: tuple[str, ...] = ()) -> SpendQuery:
+        """The store query for `period`, grouped by `group_by`."""
+        return SpendQuery(
+            start=period.start_datetime(),
+            end=period.end_exclusive(),
+            metric=self.metric,
+            currency=self.currency,
+            group_by=group_by,
+            filters=self.filters,
+            gpu_only=self.gpu_only,
+            owners=self.owners,
+        )
 
 
 def resolve_filters(

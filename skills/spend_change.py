@@ -11,11 +11,11 @@ from skills.money import format_change, format_money, percent_change
 from skills.periods import Period, parse_period
 from skills.registry import SKILLS, SkillContext
 from skills.replies import Reply, Table
-from skills.spend_args import SpendArgs, describe_filters, resolve_filters
+from skills.spend_args import SpendArgs, SpendScope, describe_filters, resolve_filters
 from skills.spend_phrases import parse_spend_text
 from storage import anomaly_alerts
 from storage.allocation import load_allocation
-from storage.costs import NONE_LABEL, OWNER, SpendQuery, dimension_label, render_sql, run_spend
+from storage.costs import NONE_LABEL, OWNER, dimension_label, render_sql, run_spend
 from storage.focus import COST_METRICS, METRIC_LABELS
 
 DRIVER_DIMENSIONS = ("service", OWNER, "sub_account", "resource")
@@ -163,17 +163,7 @@ def spend_change(context: SkillContext, args: SpendChangeArgs) -> Reply:
     filters = resolve_filters(args.filters, args.exclude, context)
     owners = load_allocation(context.engine, context.costs)
 
-    def query(for_period: Period, group_by: tuple[str, ...] = ()) -> SpendQuery:
-        return SpendQuery(
-            start=for_period.start_datetime(),
-            end=for_period.end_exclusive(),
-            metric=args.metric,
-            currency=currency,
-            group_by=group_by,
-            filters=filters,
-            gpu_only=args.gpu_only,
-            owners=owners,
-        )
+    query = SpendScope(args.metric, currency, filters, args.gpu_only, owners).query
 
     queries = [query(period), query(previous)]
     total, previous_total = (run_spend(context.costs, q)[0].amount for q in queries)
