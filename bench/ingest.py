@@ -1,7 +1,8 @@
 """Ingest throughput and peak memory: spendbot's ingest against pandas.read_csv + to_sql.
 
 Each measurement runs in its own process so peak memory (max RSS) belongs to it alone.
-Usage: python -m bench.ingest [--rows 1000000] [--postgres URL|auto]
+Usage: python -m bench.ingest [--rows 1000000] [--postgres URL|auto] [--runs csv,parquet,baseline]
+                              [--no-sqlite]
 """
 
 from __future__ import annotations
@@ -85,10 +86,24 @@ def main() -> None:
     parser.add_argument(
         "--postgres", help="also measure PostgreSQL: an empty database's URL, or auto"
     )
+    parser.add_argument(
+        "--runs",
+        default="csv,parquet,baseline",
+        help="comma-separated: csv, parquet (spendbot ingest), baseline (pandas)",
+    )
+    parser.add_argument("--no-sqlite", action="store_true", help="measure PostgreSQL only")
     args = parser.parse_args()
     csv, parquet = write_files(args.rows, args.folder)
+    runs = {
+        "csv": ("spendbot", csv),
+        "parquet": ("spendbot", parquet),
+        "baseline": ("pandas", csv),
+    }
+    wanted = [runs[name.strip()] for name in args.runs.split(",")]
     with postgres_databases(args.postgres) as new_postgres:
-        targets = [("SQLite", lambda kind, path: sqlite_ingest(kind, path, args.folder)[0])]
+        targets = []
+        if not args.no_sqlite:
+            targets.append(("SQLite", lambda kind, path: sqlite_ingest(kind, path, args.folder)[0]))
         if new_postgres:
             targets.append(
                 ("PostgreSQL", lambda kind, path: measure_child(kind, path, new_postgres()))
@@ -97,7 +112,7 @@ def main() -> None:
             "| store | method | file | rows | seconds | rows/s | peak RSS MB |\n|---|---|---|---|---|---|---|"
         )
         for store, measure in targets:
-            for kind, path in (("spendbot", csv), ("spendbot", parquet), ("pandas", csv)):
+            for kind, path in wanted:
                 figures = measure(kind, path)
                 method = "spendbot ingest" if kind == "spendbot" else "pandas read_csv + to_sql"
                 print(
