@@ -66,7 +66,7 @@ def run_detection(
     daily impact is above that series' raised minimum (`tuned_minimums`).
     """
     until = min(period.end, context.now.date() - timedelta(days=1))
-    detection = detect(context.engine, period.start, until, params, currency)
+    detection = detect(context.costs, period.start, until, params, currency)
     tuned = tuned_minimums(context.engine)
     kept = [
         alert

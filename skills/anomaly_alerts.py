@@ -71,7 +71,7 @@ def scan(context: SkillContext, params: DetectorParams | None = None) -> list[No
     detection = run_detection(context, period, params or DetectorParams(), currency)
     theirs, _ = aws_anomalies(context.settings, period.start, period.end)
     notices = []
-    for alert in alerts_with_owners(context.engine, detection.alerts):
+    for alert in alerts_with_owners(context.engine, detection.alerts, context.costs):
         owner = alert_owner(context.engine, alert.as_dict())
         matched = matching(alert.as_dict(), theirs)
         detail = {
@@ -140,21 +140,25 @@ def alert_reply(state: store.AlertState) -> Reply:
     )
 
 
-def alerts_with_owners(engine: Engine, alerts: Sequence[Alert]) -> list[Alert]:
+def alerts_with_owners(
+    engine: Engine, alerts: Sequence[Alert], costs: Engine | None = None
+) -> list[Alert]:
     """`alerts` with their owners, as spend by owner resolves them; None when unallocated.
 
     An alert's owner is the owner (tag, then allocation rule, then account default) holding at
     least half of the spend over its series and days. One grouped query per level, however many
-    alerts there are; the allocation rules are read once.
+    alerts there are; the allocation rules are read once, from the store `engine`. `costs` is
+    where the line items are when not in the store (storage.engines).
     """
-    allocation = load_allocation(engine)
+    allocation = load_allocation(engine, costs)
     by_level: dict[str, list[int]] = defaultdict(list)
     for index, alert in enumerate(alerts):
         by_level[alert.level.name].append(index)
     owners: dict[int, str | None] = {}
     for name, indexes in by_level.items():
         level = LEVELS_BY_NAME[name]
-        spend = _owner_spend(engine, level, [alerts[index] for index in indexes], allocation)
+        chosen = [alerts[index] for index in indexes]
+        spend = _owner_spend(costs or engine, level, chosen, allocation)
         for index in indexes:
             owners[index] = _majority_owner(spend, level, alerts[index])
     return [replace(alert, owner=owners[index]) for index, alert in enumerate(alerts)]

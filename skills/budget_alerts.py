@@ -30,7 +30,9 @@ def budget_notices(context: SkillContext, fallback: str | None = None) -> list[B
     """
     fixes_context = FixContext(context)
     notices = []
-    for alert in evaluate_budgets(context.engine, context.now, fallback=fallback):
+    for alert in evaluate_budgets(
+        context.engine, context.now, fallback=fallback, costs=context.costs
+    ):
         fixes = find_fixes(fixes_context, alert.status)[:FIXES_SHOWN]
         text = "\n".join([alert.message, *(f"• Fix: {fix.text}" for fix in fixes)])
         reply = Reply(

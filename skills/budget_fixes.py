@@ -86,7 +86,9 @@ def _alert_owner(context: FixContext, alert: Alert, currency: str) -> str | None
                 ),
             ),
         )
-        amounts = {row.key[0]: row.amount for row in run_spend(context.engine, query)}
+        amounts = {
+            row.key[0]: row.amount for row in run_spend(context.engine, query, context.skill.costs)
+        }
         total = sum(amounts.values())
         owner = max(amounts, key=lambda name: amounts[name], default=None)
         context.cache[key] = owner if owner and amounts[owner] >= 0.5 * total > 0 else None
@@ -118,7 +120,7 @@ def anomaly_fixes(context: FixContext, status: BudgetStatus) -> list[Fix]:
     if key not in context.cache:
         # Budgets of one period share a detection run: it covers every scope at once.
         context.cache[key] = detect(
-            context.engine, status.period_start, until, DetectorParams(), currency
+            context.skill.costs, status.period_start, until, DetectorParams(), currency
         )
     detection = context.cache[key]
     return [

@@ -218,7 +218,10 @@ def _tree_text(context: SkillContext, root: Budget) -> list[str]:
     while extra := {c for c, p in links.items() if p in members and c not in members}:
         members |= extra
     statuses = [
-        budget_status(context.engine, every[i], context.now, with_drivers=False) for i in members
+        budget_status(
+            context.engine, every[i], context.now, with_drivers=False, costs=context.costs
+        )
+        for i in members
     ]
     return tree_lines(build_tree(statuses, links))
 

@@ -37,9 +37,17 @@ def budget_period(budget: Budget, today: date) -> tuple[date, date]:
 
 
 def daily_spend(
-    engine: Engine, filters: tuple[Filter, ...], currency: str, start: date, end: date
+    engine: Engine,
+    filters: tuple[Filter, ...],
+    currency: str,
+    start: date,
+    end: date,
+    costs: Engine | None = None,
 ) -> pd.Series:
-    """EffectiveCost per day from `start` to `end` inclusive, zero-filled."""
+    """EffectiveCost per day from `start` to `end` inclusive, zero-filled.
+
+    `costs` is where the line items are when not in the store `engine` (storage.engines).
+    """
     query = SpendQuery(
         _midnight(start),
         _midnight(end + timedelta(days=1)),
@@ -47,7 +55,7 @@ def daily_spend(
         group_by=("day",),
         filters=filters,
     )
-    amounts = {row.key[0]: row.amount for row in run_spend(engine, query)}
+    amounts = {row.key[0]: row.amount for row in run_spend(engine, query, costs)}
     days = pd.date_range(start, end, freq="D")
     return pd.Series([amounts.get(f"{day:%Y-%m-%d}", 0.0) for day in days], index=days.date)
 
@@ -140,18 +148,25 @@ class BudgetStatus:
 
 
 def budget_status(
-    engine: Engine, budget: Budget, now: datetime, *, with_drivers: bool = True
+    engine: Engine,
+    budget: Budget,
+    now: datetime,
+    *,
+    with_drivers: bool = True,
+    costs: Engine | None = None,
 ) -> BudgetStatus:
     """Actual spend to yesterday, the forecast to the period's end, when it runs out, and why.
 
     Complete days only: today's spend is still arriving, so it is forecast, as forecast_show does.
+    The allocation rules come from the store `engine`; `costs` is where the line items are when
+    not in the store (storage.engines).
     """
     today = now.date()
     start, end = budget_period(budget, today)
     filters = budget_filters(budget)
     yesterday = today - timedelta(days=1)
     history = daily_spend(
-        engine, filters, budget.currency, today - timedelta(days=HISTORY_DAYS), yesterday
+        engine, filters, budget.currency, today - timedelta(days=HISTORY_DAYS), yesterday, costs
     )
     history = history[history.cumsum() > 0] if history.any() else history.iloc[0:0]
     in_period = history[history.index >= start]
@@ -160,7 +175,7 @@ def budget_status(
     forecast = forecast_daily(history, horizon)
     naive = actual + float(run_rate(history, horizon).sum())
     exhausted = _exhausted_on(in_period, forecast.expected, today, budget.amount)
-    drivers = _drivers(engine, budget, filters, start, today) if with_drivers else ()
+    drivers = _drivers(engine, budget, filters, start, today, costs) if with_drivers else ()
     return BudgetStatus(
         budget,
         start,
@@ -191,7 +206,12 @@ def _exhausted_on(
 
 
 def _drivers(
-    engine: Engine, budget: Budget, filters: tuple[Filter, ...], start: date, today: date
+    engine: Engine,
+    budget: Budget,
+    filters: tuple[Filter, ...],
+    start: date,
+    today: date,
+    costs: Engine | None,
 ) -> tuple[Driver, ...]:
     """Services and resources up most against the same days of the previous period."""
     elapsed = (today - start).days
@@ -211,7 +231,7 @@ def _drivers(
                 group_by=(dimension,),
                 filters=filters,
             )
-            return {row.key[0]: row.amount for row in run_spend(engine, query)}
+            return {row.key[0]: row.amount for row in run_spend(engine, query, costs)}
 
         now, before = amounts(start), amounts(previous_start)
         changes = sorted(
@@ -296,26 +316,26 @@ class FiredAlert:
 
 
 def evaluate_budgets(
-    engine: Engine, now: datetime, *, fallback: str | None = None
+    engine: Engine, now: datetime, *, fallback: str | None = None, costs: Engine | None = None
 ) -> list[FiredAlert]:
     """Evaluate every budget now; return the thresholds that fired for the first time.
 
     A threshold fires once per budget period however often this runs: each firing is a row
     under a unique constraint (storage.budgets.record_alert). The notification target is the
     budget's own, else its owner's contact (storage.allocation.resolve_recipient), else
-    `fallback`.
+    `fallback`. `costs` is where the line items are when not in the store (storage.engines).
     """
     with engine.connect() as connection:
         all_budgets = store.list_budgets(connection)
     alerts: list[FiredAlert] = []
     for budget in all_budgets:
-        status = budget_status(engine, budget, now, with_drivers=False)
+        status = budget_status(engine, budget, now, with_drivers=False, costs=costs)
         period_start = _midnight(status.period_start)
         done = store.fired(engine, budget.id, period_start)
         new = [threshold for threshold in status.crossed() if threshold not in done]
         if not new:
             continue
-        status = budget_status(engine, budget, now)
+        status = budget_status(engine, budget, now, costs=costs)
         target = (
             budget.notify
             or resolve_recipient(

@@ -95,7 +95,8 @@ def _scope(text: str, context: SkillContext) -> tuple[str, str]:
             dimension = OWNER
         return dimension, _scope_value(dimension, match[2], context)
     words = re.sub(r"^(?:the\s+)?|\s+team$", "", words, flags=re.I)
-    owners = {name.lower(): name for name in owner_names(context.engine) if name != UNALLOCATED}
+    known = owner_names(context.engine, context.costs)
+    owners = {name.lower(): name for name in known if name != UNALLOCATED}
     if words.lower() in owners:
         return OWNER, owners[words.lower()]
     for mention in context.vocabulary.find_mentions(words):
@@ -218,7 +219,9 @@ def budget_set(context: SkillContext, args: BudgetSetArgs) -> Reply:
                 "previous": previous.as_dict() if previous else None,
             },
         )
-    status = budget_status(context.engine, budget, context.now, with_drivers=False)
+    status = budget_status(
+        context.engine, budget, context.now, with_drivers=False, costs=context.costs
+    )
     return Reply(
         text=f"Budget set: {format_money(budget.amount, currency)} {budget.period} for "
         f"{budget.label}. So far this period {format_money(status.actual, currency)} "
@@ -292,7 +295,10 @@ def budget_status_skill(context: SkillContext, args: BudgetStatusArgs) -> Reply:
             text="No budgets are set. Set one with 'set a $20k monthly budget for research'.",
             data={"budgets": []},
         )
-    statuses = [budget_status(context.engine, budget, context.now) for budget in all_budgets]
+    statuses = [
+        budget_status(context.engine, budget, context.now, costs=context.costs)
+        for budget in all_budgets
+    ]
     statuses.sort(key=lambda status: -status.forecast_pct)
     fix_context = FixContext(context)
     fixes = {s.budget.id: find_fixes(fix_context, s) for s in statuses}

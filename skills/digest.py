@@ -175,7 +175,7 @@ def digest_show(context: SkillContext, args: DigestShowArgs) -> Reply:
         )
         return {
             (row.key[0] if group_by else "total"): row.amount
-            for row in run_spend(context.engine, query)
+            for row in run_spend(context.engine, query, context.costs)
         }
 
     total = spend(period)["total"]
@@ -263,7 +263,9 @@ def _open_anomalies(
     wanted = {SCOPES[f.dimension]: f.values[0] for f in filters}
     # Owners as the anomaly alerts name them: tag, then allocation rule, then account default.
     open_alerts = alerts_with_owners(
-        context.engine, [alert for alert in detection.alerts if alert.episode.end >= period.start]
+        context.engine,
+        [alert for alert in detection.alerts if alert.episode.end >= period.start],
+        context.costs,
     )
     return [
         alert
@@ -292,7 +294,7 @@ def _chart(
     )
     weeks = [(first_monday + timedelta(weeks=i)).isoformat() for i in range(CHART_WEEKS)]
     amounts: dict[str, dict[str, float]] = {}
-    for row in run_spend(context.engine, query):
+    for row in run_spend(context.engine, query, context.costs):
         week, service = row.key
         amounts.setdefault(service, {})[week] = amounts.get(service, {}).get(week, 0.0) + row.amount
     ranked = sorted(amounts, key=lambda name: -sum(amounts[name].values()))

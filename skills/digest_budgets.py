@@ -34,7 +34,10 @@ def budget_statuses(
     """Where each budget in scope stands today, worst first (over, at risk, on track)."""
     with context.engine.connect() as connection:
         budgets = [b for b in list_budgets(connection) if _in_scope(b, filters, currency)]
-    statuses = [budget_status(context.engine, b, context.now, with_drivers=False) for b in budgets]
+    statuses = [
+        budget_status(context.engine, b, context.now, with_drivers=False, costs=context.costs)
+        for b in budgets
+    ]
     return sorted(statuses, key=lambda s: (ORDER[s.state], -s.forecast_pct))
 
 

@@ -106,7 +106,7 @@ def _daily(
         filters=filters,
         gpu_only=args.gpu_only,
     )
-    amounts = {row.key[0]: row.amount for row in run_spend(context.engine, query)}
+    amounts = {row.key[0]: row.amount for row in run_spend(context.engine, query, context.costs)}
     days = pd.date_range(start, end, freq="D")
     return pd.Series([amounts.get(day.strftime("%Y-%m-%d"), 0.0) for day in days], index=days.date)
 

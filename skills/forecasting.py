@@ -59,7 +59,9 @@ def forecast_daily(history: pd.Series, horizon: int, skip: int = 0, seed: int = 
             "run rate",
             f"only {len(history)} days of history: a run-rate estimate, not a seasonal forecast",
         )
-    values = history.to_numpy(dtype=float)
+    # Sums of the same line items differ in their last bits between engines (and between runs
+    # of a parallel one); the fit magnifies that, so it sees amounts to a millionth.
+    values = history.to_numpy(dtype=float).round(6)
     with warnings.catch_warnings():
         # statsmodels warns about convergence on short or flat series; the fit is still usable
         # and the simulated band shows how uncertain it is.

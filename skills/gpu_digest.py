@@ -52,7 +52,7 @@ def idle_gpu_summary(
     stopped = [stop for stop in stops if stop.stopped_at >= start]
     if not waiting and not stops:
         return None
-    realized = [realized_saving(context.engine, stop, start, end) for stop in stops]
+    realized = [realized_saving(context.costs, stop, start, end) for stop in stops]
     return {
         "wasted_per_day": round(sum(target["daily_cost"] or 0 for target in waiting), 2),
         "waiting": len({target["id"] for target in waiting}),

@@ -47,7 +47,7 @@ def gpu_efficiency(context: SkillContext, args: GpuEfficiencyArgs) -> Reply:
     """Cost per allocated and per utilized GPU-hour, by owner and instance family."""
     end = context.now
     start = end - timedelta(days=args.days)
-    allocation = load_allocation(context.engine)
+    allocation = load_allocation(context.engine, context.costs)
     utilization = mean_utilization(context.engine, start, end)
     groups: dict[tuple[str, str], dict[str, Any]] = defaultdict(
         lambda: {
@@ -59,8 +59,10 @@ def gpu_efficiency(context: SkillContext, args: GpuEfficiencyArgs) -> Reply:
         }
     )
     currencies = set()
-    for resource in gpu_resource_costs(context.engine, start, end):
-        found = resource_owners(context.engine, resource.resource_id, start, allocation)
+    for resource in gpu_resource_costs(context.costs, start, end):
+        found = resource_owners(
+            context.engine, resource.resource_id, start, allocation, costs=context.costs
+        )
         owner = found[0].owner if found else UNALLOCATED
         family = resource.instance_type.removeprefix("ml.").split(".")[0]
         group = groups[(owner, family)]

@@ -139,9 +139,11 @@ def lookback(policy: IdlePolicy) -> timedelta:
     return max(policy.window * 2, timedelta(hours=24))
 
 
-def _owner(engine: Engine, machine: Machine) -> tuple[str | None, str | None]:
+def _owner(context: SkillContext, machine: Machine) -> tuple[str | None, str | None]:
     tagged = next((machine.tags[key] for key in OWNER_TAG_KEYS if machine.tags.get(key)), None)
-    recipient = resolve_recipient(engine, resource=machine.id, owner=tagged)
+    recipient = resolve_recipient(
+        context.engine, resource=machine.id, owner=tagged, costs=context.costs
+    )
     return recipient.owner, recipient.contact
 
 
@@ -201,8 +203,8 @@ def assess(
             verdict = _fallback_verdict(fleet, machine.instance, start, now, policy)
         else:
             verdict = judge(samples, machine.tags, now, policy)
-    owner, contact = _owner(context.engine, machine)
-    price = hourly_price(context.engine, machine.id, machine.type, now)
+    owner, contact = _owner(context, machine)
+    price = hourly_price(context.costs, machine.id, machine.type, now)
     if price is None and machine.provider == ON_PREM:
         prices = price_table(getattr(context.settings, "onprem_gpu_price_table", None))
         price = onprem_hourly_price(context.engine, machine.id, prices, now)
@@ -218,7 +220,7 @@ def owner_of(context: SkillContext, machine_id: str) -> str | None:
         log.warning("GPU fleet unreadable, owner of %s from billing only: %s", machine_id, error)
         found = []
     machine = Machine.from_instance(found[0]) if found else on_prem(context, machine_id)
-    return _owner(context.engine, machine)[0]
+    return _owner(context, machine)[0]
 
 
 def scan(context: SkillContext) -> list[Finding]:

@@ -479,7 +479,7 @@ def gpu_savings(context: SkillContext, args: GpuSavingsArgs) -> Reply:
         restarted = _restarted_at(context, stop)
         hours = ((restarted or now) - stop.stopped_at).total_seconds() / 3600
         expected = stop.hourly_cost * hours
-        realized = realized_saving(context.engine, stop, stop.stopped_at, now)
+        realized = realized_saving(context.costs, stop, stop.stopped_at, now)
         entries.append(
             {
                 "instance_id": stop.instance_id,

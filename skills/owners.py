@@ -152,7 +152,7 @@ def _matched_spend(context: SkillContext, args: OwnerAssignArgs) -> list[tuple[s
     """Last 30 days' spend the new rule would match, by its current owner."""
     rule = allocation.Rule(id=0, position=0, owner=args.owner, **args.criteria)
     start, end = _last_30_days(context)
-    current = allocation.load_allocation(context.engine)
+    current = allocation.load_allocation(context.engine, context.costs)
     joins = allocation.TagJoins()
     owner = current.expression(joins).label("owner")
     statement = (
@@ -166,7 +166,7 @@ def _matched_spend(context: SkillContext, args: OwnerAssignArgs) -> list[tuple[s
         .group_by(owner)
         .order_by(func.sum(items.c.effective_cost).desc())
     )
-    with context.engine.connect() as connection:
+    with context.costs.connect() as connection:
         return [(name, float(amount)) for name, amount in connection.execute(statement)]
 
 
@@ -312,7 +312,7 @@ class NoArgs(BaseModel):
 )
 def owner_rules(context: SkillContext, args: NoArgs) -> Reply:
     """List the allocation rules in the order they are tried, and the owner tags used."""
-    current = allocation.load_allocation(context.engine)
+    current = allocation.load_allocation(context.engine, context.costs)
     rules = current.ordered()
     tags = ", ".join(current.tag_keys) or "none in the data"
     text = (
@@ -371,7 +371,7 @@ def parse_show_text(text: str, context: SkillContext) -> OwnerShowArgs:
 )
 def owner_show(context: SkillContext, args: OwnerShowArgs) -> Reply:
     """Who owns a resource, how that was decided (tag, rule, account default) and its cost."""
-    found = allocation.resource_owners(context.engine, args.resource)
+    found = allocation.resource_owners(context.engine, args.resource, costs=context.costs)
     if not found:
         raise UserError(
             f"No line items for resource '{args.resource}'", "give a resource id as billed"
@@ -447,11 +447,11 @@ def owner_unallocated(context: SkillContext, args: UnallocatedArgs) -> Reply:
     groups = tuple(dict.fromkeys(resolve_dimension(name, context) for name in args.group_by))
     unallocated = (Filter(OWNER, (UNALLOCATED,)),)
     base = SpendQuery(period.start_datetime(), period.end_exclusive(), currency=currency)
-    total = run_spend(context.engine, base)[0].amount
+    total = run_spend(context.engine, base, context.costs)[0].amount
     query = SpendQuery(
         base.start, base.end, currency=currency, group_by=groups, filters=unallocated
     )
-    rows = run_spend(context.engine, query)
+    rows = run_spend(context.engine, query, context.costs)
     amount = sum(row.amount for row in rows)
     share = amount / total * 100 if total else 0.0
     text = (
@@ -487,7 +487,7 @@ def owner_unallocated(context: SkillContext, args: UnallocatedArgs) -> Reply:
                 }
                 for row in rows
             ],
-            "sql": render_sql(context.engine, query),
+            "sql": render_sql(context.engine, query, context.costs),
         },
     )
 
@@ -524,7 +524,7 @@ def owner_coverage(context: SkillContext, args: CoverageArgs) -> Reply:
         group_by=("month", OWNER),
     )
     months: dict[str, list[float]] = {}
-    for row in run_spend(context.engine, query):
+    for row in run_spend(context.engine, query, context.costs):
         month, owner = row.key
         totals = months.setdefault(month, [0.0, 0.0])
         totals[0] += row.amount
@@ -567,7 +567,11 @@ def owner_coverage(context: SkillContext, args: CoverageArgs) -> Reply:
         table=table,
         context=f"Metric: EffectiveCost (amortized) · Owner: tag, then allocation rules · "
         f"Currency: {currency}",
-        data={"months": trend, "currency": currency, "sql": render_sql(context.engine, query)},
+        data={
+            "months": trend,
+            "currency": currency,
+            "sql": render_sql(context.engine, query, context.costs),
+        },
     )
 
 
@@ -603,7 +607,7 @@ def owner_showback(context: SkillContext, args: ShowbackArgs) -> Reply:
     query = SpendQuery(
         period.start_datetime(), period.end_exclusive(), currency=currency, group_by=(OWNER,)
     )
-    totals = {row.key[0]: row.amount for row in run_spend(context.engine, query)}
+    totals = {row.key[0]: row.amount for row in run_spend(context.engine, query, context.costs)}
     with context.engine.connect() as connection:
         splits = allocation.list_splits(connection)
     result = allocation.apply_splits(totals, splits)
@@ -645,6 +649,6 @@ def owner_showback(context: SkillContext, args: ShowbackArgs) -> Reply:
                 }
                 for s in splits
             ],
-            "sql": render_sql(context.engine, query),
+            "sql": render_sql(context.engine, query, context.costs),
         },
     )

@@ -198,12 +198,12 @@ def unit_cost(context: SkillContext, args: UnitCostArgs) -> Reply:
         filters=filters,
     )
     if args.measure == "tokens":
-        rows, sql = run_units(context.engine, query, TOKEN_UNITS)
+        rows, sql = run_units(context.engine, query, TOKEN_UNITS, costs=context.costs)
         groups = [(row.key, row.cost, row.quantity, "") for row in rows]
         return _unit_reply(
             groups, "tokens", ("Provider", "Model"), per, period, currency, filters, sql
         )
-    rows, sql = run_units(context.engine, query, HOUR_UNITS, gpu=True)
+    rows, sql = run_units(context.engine, query, HOUR_UNITS, gpu=True, costs=context.costs)
     groups, unknown = _gpu_groups(rows, args.families)
     reply = _unit_reply(
         groups, "GPU-hours", ("Provider", "Family"), per, period, currency, filters, sql
@@ -338,7 +338,7 @@ def _metric_reply(
     query = SpendQuery(
         period.start_datetime(), period.end_exclusive(), currency=currency, filters=filters
     )
-    spend = run_spend(context.engine, query)[0].amount
+    spend = run_spend(context.engine, query, context.costs)[0].amount
     metric = metric_total(context.engine, found, period.start, period.end)
     unit = _per_label(per, found)
     money = lambda amount: format_money(amount, currency)  # noqa: E731
@@ -372,6 +372,6 @@ def _metric_reply(
             "metric_total": metric.total,
             "metric_days": metric.days_with_values,
             "unit_cost": unit_cost_value,
-            "sql": render_sql(context.engine, query) + ";\n" + metric.sql,
+            "sql": render_sql(context.engine, query, context.costs) + ";\n" + metric.sql,
         },
     )

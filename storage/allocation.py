@@ -357,9 +357,13 @@ def resource_owners(
     resource: str,
     since: datetime | None = None,
     allocation: Allocation | None = None,
+    costs: Engine | None = None,
 ) -> list[ResourceOwner]:
-    """Who owns the line items whose resource id or name is `resource`, most recent first."""
-    allocation = allocation or load_allocation(engine)
+    """Who owns the line items whose resource id or name is `resource`, most recent first.
+
+    `costs` is where the line items are when not in the store `engine` (storage.engines).
+    """
+    allocation = allocation or load_allocation(engine, costs)
     joins = TagJoins()
     owner = allocation.expression(joins).label("owner")
     via = allocation.source_expression(joins).label("via")
@@ -385,7 +389,7 @@ def resource_owners(
         .group_by(func.coalesce(items.c.resource_id, items.c.resource_name), owner, via)
         .order_by(func.max(items.c.charge_period_start).desc())
     )
-    with engine.connect() as connection:
+    with (costs or engine).connect() as connection:
         return [
             ResourceOwner(
                 row.resource,
@@ -414,16 +418,18 @@ def resolve_recipient(
     resource: str | None = None,
     owner: str | None = None,
     fallback: str | None = None,
+    costs: Engine | None = None,
 ) -> Recipient:
     """The one owner-resolution path for notifications (anomalies, budgets, idle GPUs, digests).
 
     The owner is the resource's (its tag, then an allocation rule, then its account's default,
     as for spend), else `owner` when the caller already knows it (a budget's or a team's); the
-    contact is that owner's chat identity, else `fallback` (a FinOps channel).
+    contact is that owner's chat identity, else `fallback` (a FinOps channel). `costs` is where
+    the line items are when not in the store `engine` (storage.engines).
     """
     via = "given"
     if resource:
-        found = resource_owners(engine, resource)
+        found = resource_owners(engine, resource, costs=costs)
         if found and found[0].owner != UNALLOCATED:
             owner, via = found[0].owner, found[0].via
     if owner and owner != UNALLOCATED:

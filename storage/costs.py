@@ -236,19 +236,27 @@ def spend_statement(query: SpendQuery) -> Select:
     return statement
 
 
-def with_owners(engine: Engine, query: SpendQuery) -> SpendQuery:
-    """`query` with the current allocation rules when it uses the owner dimension."""
+def with_owners(engine: Engine, query: SpendQuery, costs: Engine | None = None) -> SpendQuery:
+    """`query` with the current allocation rules when it uses the owner dimension.
+
+    The rules are read from the store `engine`; `costs` is where the line items are when not in
+    the store (storage.engines).
+    """
     if query.owners is not None or not query.uses_owner:
         return query
     from storage.allocation import load_allocation  # allocation builds on this module
 
-    return replace(query, owners=load_allocation(engine))
+    return replace(query, owners=load_allocation(engine, costs))
 
 
-def run_spend(engine: Engine, query: SpendQuery) -> list[SpendRow]:
-    """Run `query`; without groups the result is one row holding the total."""
-    query = with_owners(engine, query)
-    with engine.connect() as connection:
+def run_spend(engine: Engine, query: SpendQuery, costs: Engine | None = None) -> list[SpendRow]:
+    """Run `query`; without groups the result is one row holding the total.
+
+    `costs` is where the line items are when not in the store `engine` (storage.engines); the
+    allocation rules always come from the store.
+    """
+    query = with_owners(engine, query, costs)
+    with (costs or engine).connect() as connection:
         rows = connection.execute(spend_statement(query)).all()
     width = len(query.group_by)
     return [
@@ -256,10 +264,11 @@ def run_spend(engine: Engine, query: SpendQuery) -> list[SpendRow]:
     ]
 
 
-def render_sql(engine: Engine, query: SpendQuery) -> str:
-    """The statement for `query` with its values inlined, runnable as plain SQL."""
-    query = with_owners(engine, query)
-    return str(spend_statement(query).compile(engine, compile_kwargs={"literal_binds": True}))
+def render_sql(engine: Engine, query: SpendQuery, costs: Engine | None = None) -> str:
+    """The statement for `query` with its values inlined, runnable as plain SQL where it runs."""
+    query = with_owners(engine, query, costs)
+    statement = spend_statement(query)
+    return str(statement.compile(costs or engine, compile_kwargs={"literal_binds": True}))
 
 
 def distinct_values(engine: Engine, dimension: str) -> list[str]:

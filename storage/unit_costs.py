@@ -72,12 +72,21 @@ def unit_statement(query: SpendQuery, units: dict[str, float], *, gpu: bool = Fa
 
 
 def run_units(
-    engine: Engine, query: SpendQuery, units: dict[str, float], *, gpu: bool = False
+    engine: Engine,
+    query: SpendQuery,
+    units: dict[str, float],
+    *,
+    gpu: bool = False,
+    costs: Engine | None = None,
 ) -> tuple[list[UnitRow], str]:
-    """Cost and quantity per group of `query`, and the SQL that computed them (values inlined)."""
-    query = with_owners(engine, query)
+    """Cost and quantity per group of `query`, and the SQL that computed them (values inlined).
+
+    `costs` is where the line items are when not in the store `engine` (storage.engines).
+    """
+    query = with_owners(engine, query, costs)
     statement = unit_statement(query, units, gpu=gpu)
-    with engine.connect() as connection:
+    runs_on = costs or engine
+    with runs_on.connect() as connection:
         rows = connection.execute(statement).all()
     width = len(query.group_by)
     found = [
@@ -87,7 +96,7 @@ def run_units(
         for row in rows
         if row.line_items
     ]
-    sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
+    sql = str(statement.compile(runs_on, compile_kwargs={"literal_binds": True}))
     return found, sql
 
 

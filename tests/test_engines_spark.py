@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from bot.pipeline import Assistant
+from skills.catalog import load_skills
 from tests.focus_engines import (
     QUESTIONS,
     ask,
@@ -23,6 +24,8 @@ from tests.focus_engines import (
 if shutil.which("java") is None:
     pytest.skip("Spark needs Java (17 or later) on PATH", allow_module_level=True)
 pytest.importorskip("pyspark", reason="pyspark is an optional dependency (spendbot[spark])")
+
+SKILLS = load_skills()
 
 
 # Small test queries spend more time compiling than running: interpret them, and JIT lightly.
@@ -69,3 +72,15 @@ def test_shown_sql_is_spark_sql_that_runs(spark_assistant: Assistant) -> None:
     amounts = sql_amounts(spark_assistant.cost_engine, data["sql"])
     got = {"|".join(row["key"].values()): row["amount"] for row in data["rows"]}
     assert amounts == pytest.approx(got, abs=1e-6)
+
+
+def test_showback_on_spark_like_pandas(spark_assistant: Assistant, frame: pd.DataFrame) -> None:
+    """Owners by the bot database's rule over Spark's views, as spend by owner counts them."""
+    reply = spark_assistant.execute(
+        SKILLS.get("owner_showback"), {"period": "September 2024"}, "test:user"
+    )
+    assert not reply.is_error, reply.text
+    september = frame[(frame["start"] >= "2024-09-01") & (frame["start"] < "2024-10-01")]
+    expected = september.groupby("owner")["EffectiveCost"].sum().to_dict()
+    direct = {owner: figures["direct"] for owner, figures in reply.data["owners"].items()}
+    assert direct == pytest.approx(expected, abs=1e-6)
