@@ -10,7 +10,6 @@ from skills.spend_args import (
     TIME_DIMENSIONS,
     SpendArgs,
     SpendScope,
-    describe_filters,
     resolve_dimension,
     resolve_filters,
 )
@@ -18,14 +17,12 @@ from skills.spend_phrases import parse_spend_text
 from storage.allocation import load_allocation
 from storage.costs import (
     OWNER,
-    Filter,
     SpendRow,
     data_coverage,
     dimension_label,
     render_sql,
     run_spend,
 )
-from storage.focus import COST_METRICS, METRIC_LABELS
 
 DEFAULT_TOP = 10
 
@@ -71,7 +68,10 @@ def spend_query(context: SkillContext, args: SpendArgs) -> Reply:
         else None
     )
 
-    query = SpendScope(args.metric, currency, filters, args.gpu_only, owners).query
+    scope = SpendScope(
+        args.metric, currency, filters, args.gpu_only, owners, tuple(other_currencies)
+    )
+    query = scope.query
     total_query = query(period, ())
     total = run_spend(context.costs, total_query)[0]
     previous_period = period.previous() if args.compare else None
@@ -89,9 +89,7 @@ def spend_query(context: SkillContext, args: SpendArgs) -> Reply:
         args=args,
         period=period,
         previous_period=previous_period,
-        currency=currency,
-        other_currencies=other_currencies,
-        filters=filters,
+        scope=scope,
         group_by=group_by,
         total=total,
         previous_total=previous_total,
@@ -107,9 +105,7 @@ def _spend_reply(
     args: SpendArgs,
     period: Period,
     previous_period: Period | None,
-    currency: str,
-    other_currencies: list[str],
-    filters: tuple[Filter, ...],
+    scope: SpendScope,
     group_by: tuple[str, ...],
     total: SpendRow,
     previous_total: SpendRow | None,
@@ -117,6 +113,7 @@ def _spend_reply(
     previous_rows: dict[tuple[str, ...], float],
     sql: str,
 ) -> Reply:
+    currency = scope.currency
     money = lambda amount: format_money(amount, currency)  # noqa: E731
     subject = "GPU spend" if args.gpu_only else "Spend"
     joiner = " " if period.label.startswith(("since", "from")) else " for "
@@ -154,22 +151,10 @@ def _spend_reply(
         if rows
         else None
     )
-    context_line = (
-        f"Metric: {METRIC_LABELS[args.metric]} · Period: {period.start:%Y-%m-%d} to {period.end:%Y-%m-%d} "
-        f"(UTC, by ChargePeriodStart) · Filters: {describe_filters(filters, args.gpu_only)} · Currency: {currency}"
-    )
-    if other_currencies:
-        context_line += f" ({', '.join(other_currencies)} spend not included)"
+    context_line = scope.context_line(f"{period.start:%Y-%m-%d} to {period.end:%Y-%m-%d}")
     data = {
-        "metric": args.metric,
-        "metric_column": COST_METRICS[args.metric],
-        "currency": currency,
+        **scope.as_data(),
         "period": period.as_dict(),
-        "filters": [
-            {"dimension": f.dimension, "values": list(f.values), "exclude": f.exclude}
-            for f in filters
-        ],
-        "gpu_only": args.gpu_only,
         "group_by": list(group_by),
         "total": round(total.amount, 6),
         "line_items": total.line_items,

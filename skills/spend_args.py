@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -18,6 +18,7 @@ from storage.costs import (
     SpendQuery,
     dimension_label,
 )
+from storage.focus import COST_METRICS, METRIC_LABELS
 
 if TYPE_CHECKING:
     from skills.periods import Period
@@ -132,6 +133,32 @@ class SpendScope:
     filters: tuple[Filter, ...]
     gpu_only: bool
     owners: OwnerResolver | None
+    other_currencies: tuple[str, ...] = ()
+    """Currencies the store also holds, whose spend the answer leaves out."""
+
+    def context_line(self, periods: str) -> str:
+        """A reply's context: metric, `periods` (dates), filters and currency."""
+        line = (
+            f"Metric: {METRIC_LABELS[self.metric]} · Period: {periods} (UTC, by "
+            f"ChargePeriodStart) · Filters: {describe_filters(self.filters, self.gpu_only)} · "
+            f"Currency: {self.currency}"
+        )
+        if self.other_currencies:
+            line += f" ({', '.join(self.other_currencies)} spend not included)"
+        return line
+
+    def as_data(self) -> dict[str, Any]:
+        """The scope in a reply's data: metric and its column, currency, filters, GPU only."""
+        return {
+            "metric": self.metric,
+            "metric_column": COST_METRICS[self.metric],
+            "currency": self.currency,
+            "filters": [
+                {"dimension": f.dimension, "values": list(f.values), "exclude": f.exclude}
+                for f in self.filters
+            ],
+            "gpu_only": self.gpu_only,
+        }
 
     def query(self, period: Period, group_by: tuple[str, ...] = ()) -> SpendQuery:
         """The store query for `period`, grouped by `group_by`."""

@@ -11,12 +11,11 @@ from skills.money import format_change, format_money, percent_change
 from skills.periods import Period, parse_period
 from skills.registry import SKILLS, SkillContext
 from skills.replies import Reply, Table
-from skills.spend_args import SpendArgs, SpendScope, describe_filters, resolve_filters
+from skills.spend_args import SpendArgs, SpendScope, resolve_filters
 from skills.spend_phrases import parse_spend_text
 from storage import anomaly_alerts
 from storage.allocation import load_allocation
 from storage.costs import NONE_LABEL, OWNER, dimension_label, render_sql, run_spend
-from storage.focus import COST_METRICS, METRIC_LABELS
 
 DRIVER_DIMENSIONS = ("service", OWNER, "sub_account", "resource")
 """Where drivers are looked for, in the order ties and repeated moves are credited."""
@@ -163,7 +162,10 @@ def spend_change(context: SkillContext, args: SpendChangeArgs) -> Reply:
     filters = resolve_filters(args.filters, args.exclude, context)
     owners = load_allocation(context.engine, context.costs)
 
-    query = SpendScope(args.metric, currency, filters, args.gpu_only, owners).query
+    scope = SpendScope(
+        args.metric, currency, filters, args.gpu_only, owners, tuple(other_currencies)
+    )
+    query = scope.query
 
     queries = [query(period), query(previous)]
     total, previous_total = (run_spend(context.costs, q)[0].amount for q in queries)
@@ -192,25 +194,14 @@ def spend_change(context: SkillContext, args: SpendChangeArgs) -> Reply:
     if alerts:
         more = f" (and {len(alerts) - 1} more)" if len(alerts) > 1 else ""
         reply_text += f"\nOpen anomaly alert{more}: {alerts[0].alert['text']}"
-    context_line = (
-        f"Metric: {METRIC_LABELS[args.metric]} · Period: {period.start:%Y-%m-%d} to "
-        f"{period.end:%Y-%m-%d} vs {previous.start:%Y-%m-%d} to {previous.end:%Y-%m-%d} (UTC, by "
-        f"ChargePeriodStart) · Filters: {describe_filters(filters, args.gpu_only)} · "
-        f"Currency: {currency}"
+    context_line = scope.context_line(
+        f"{period.start:%Y-%m-%d} to {period.end:%Y-%m-%d} vs "
+        f"{previous.start:%Y-%m-%d} to {previous.end:%Y-%m-%d}"
     )
-    if other_currencies:
-        context_line += f" ({', '.join(other_currencies)} spend not included)"
     data = {
-        "metric": args.metric,
-        "metric_column": COST_METRICS[args.metric],
-        "currency": currency,
+        **scope.as_data(),
         "period": period.as_dict(),
         "previous": previous.as_dict(),
-        "filters": [
-            {"dimension": f.dimension, "values": list(f.values), "exclude": f.exclude}
-            for f in filters
-        ],
-        "gpu_only": args.gpu_only,
         "total": round(total, 6),
         "previous_total": round(previous_total, 6),
         "change": round(total - previous_total, 6),
