@@ -22,6 +22,14 @@ from botbuilder.integration.aiohttp import (
     ConfigurationBotFrameworkAuthentication,
 )
 from botbuilder.schema import Activity, ConversationReference, ResourceResponse
+from botframework.connector import ConnectorClient
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    AuthenticationConstants,
+    ClaimsIdentity,
+    ConnectorFactory,
+    UserTokenClient,
+)
 from msrest.exceptions import HttpOperationError
 
 from bot.settings import Settings
@@ -48,6 +56,59 @@ def _retry_after(error: HttpOperationError) -> float | None:
         return None
 
 
+class _ReusingConnectorFactory(ConnectorFactory):
+    """Hands out one connector client per (app, service URL, audience), built once."""
+
+    def __init__(self, inner: ConnectorFactory, clients: dict[tuple, ConnectorClient]) -> None:
+        self.inner = inner
+        self.clients = clients
+
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        key = (getattr(self.inner, "_app_id", None), service_url, audience)
+        if key not in self.clients:
+            self.clients[key] = await self.inner.create(service_url, audience)
+        return self.clients[key]
+
+
+class ReusingAuthentication(ConfigurationBotFrameworkAuthentication):
+    """Bot Framework authentication that reuses connector and user-token clients across turns.
+
+    The SDK builds both for every incoming activity and every proactive turn, each costing
+    about 5 ms of event-loop time (msrest set-up), so under load acks queue behind them; the
+    SDK's older adapter cached them the same way. Credentials refresh their own tokens.
+    """
+
+    def __init__(self, configuration: Any) -> None:
+        super().__init__(configuration)
+        self._clients: dict[tuple, ConnectorClient] = {}
+        self._token_clients: dict[str | None, UserTokenClient] = {}
+
+    async def authenticate_request(
+        self, activity: Activity, auth_header: str
+    ) -> AuthenticateRequestResult:
+        """Authenticate as the SDK does; the result's factory reuses clients."""
+        result = await super().authenticate_request(activity, auth_header)
+        if result.connector_factory is not None:
+            result.connector_factory = _ReusingConnectorFactory(
+                result.connector_factory, self._clients
+            )
+        return result
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        """The SDK's factory for `claims_identity`, reusing clients."""
+        inner = super().create_connector_factory(claims_identity)
+        return _ReusingConnectorFactory(inner, self._clients)
+
+    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
+        """One user-token client per app id (audience claim, else app id claim)."""
+        app_id = claims_identity.get_claim_value(
+            AuthenticationConstants.AUDIENCE_CLAIM
+        ) or claims_identity.get_claim_value(AuthenticationConstants.APP_ID_CLAIM)
+        if app_id not in self._token_clients:
+            self._token_clients[app_id] = await super().create_user_token_client(claims_identity)
+        return self._token_clients[app_id]
+
+
 class SpendbotAdapter(CloudAdapter):
     """CloudAdapter whose sends and updates survive throttling, with a thread-aware continuation."""
 
@@ -61,7 +122,7 @@ class SpendbotAdapter(CloudAdapter):
             APP_TYPE=settings.microsoft_app_type,
             APP_TENANTID=settings.microsoft_app_tenant_id or "",
         )
-        super().__init__(ConfigurationBotFrameworkAuthentication(configuration))
+        super().__init__(ReusingAuthentication(configuration))
         self.app_id = settings.microsoft_app_id or ""
         self.retries = settings.connector_retries if retries is None else retries
         self.backoff = settings.connector_backoff if backoff is None else backoff
