@@ -142,7 +142,12 @@ def main() -> None:
         for name, url, kind, ingest in urls:
             engine = open_database(url)
             if ingest:
-                ingest_files(engine, [csv])
+                started = time.perf_counter()
+                rows = ingest_files(engine, [csv]).rows
+                seconds = time.perf_counter() - started
+                print(
+                    f"{name}: ingested {rows:,} rows in {seconds:,.0f} s ({rows / seconds:,.0f}/s)"
+                )
             settings = Settings(
                 database_url=url, now=NOW, cost_engine=kind, focus_path=str(parquet)
             )
