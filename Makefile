@@ -46,6 +46,7 @@ bench: $(VENV)/.test-deps
 	$(BIN)/python -m bench.ingest --rows $(BENCH_ROWS) --postgres auto
 	$(BIN)/python -m bench.queries --rows $(BENCH_ROWS) --postgres auto --backends pandas,sqlite,duckdb --reuse
 	$(BIN)/python -m bench.growth --rows $(BENCH_GROWTH_ROWS) --reuse
+	$(BIN)/python -m bench.skills --rows $(BENCH_ROWS) --reuse
 	$(BIN)/python -m bench.anomalies --series $(BENCH_SERIES) --days 180
 	$(BIN)/python -m bench.ack --concurrency 100 --rounds 5
 
