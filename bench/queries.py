@@ -86,6 +86,13 @@ def pandas_questions(frame: pd.DataFrame) -> dict[str, Callable[[], object]]:
     }
 
 
+def state_url(engine: str, folder: Path) -> str:
+    """A fresh bot database for a cost `engine` that reads the files in place (rules, state)."""
+    state = folder / f"state-{engine}.db"
+    state.unlink(missing_ok=True)
+    return f"sqlite:///{state}"
+
+
 def timings(run: Callable[[], object], repeat: int) -> list[float]:
     """Seconds of `repeat` timed calls of `run`, after one untimed warm-up call."""
     run()  # warm caches (vocabulary, statement cache, page cache) before timing
@@ -136,9 +143,7 @@ def main() -> None:
             urls.append(("PostgreSQL", new_postgres(), "store", True))
         for kind in ("duckdb", "spark"):
             if kind in wanted:
-                state = args.folder / f"state-{kind}.db"
-                state.unlink(missing_ok=True)
-                urls.append((f"{kind} on Parquet", f"sqlite:///{state}", kind, False))
+                urls.append((f"{kind} on Parquet", state_url(kind, args.folder), kind, False))
         for name, url, kind, ingest in urls:
             engine = open_database(url)
             if ingest:

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.data import write_files
 from bench.ingest import REUSE_HELP, sqlite_ingest
-from bench.queries import NOW
+from bench.queries import NOW, state_url
 from bot.pipeline import Assistant
 from bot.settings import Settings
 from skills.catalog import load_skills
@@ -41,9 +41,7 @@ def assistant_for(backend: str, rows: int, folder: Path, reuse: bool) -> Assista
         url = sqlite_ingest("spendbot", csv, folder, reuse=reuse)[1]
         settings = Settings(database_url=url, now=NOW)
     else:
-        state = folder / f"state-{backend}.db"
-        state.unlink(missing_ok=True)
-        url = f"sqlite:///{state}"
+        url = state_url(backend, folder)
         settings = Settings(database_url=url, now=NOW, cost_engine=backend, focus_path=str(parquet))
     assistant = Assistant(settings, open_database(url), load_skills())
     # The store's vocabulary is read once per ingest, by whichever question comes first: not

@@ -208,7 +208,7 @@ def _majority_owner(spend: pd.DataFrame, level: Level, alert: Alert) -> str | No
 
 
 def alert_owner(engine: Engine, alert: dict[str, Any]) -> Recipient:
-    """An alert's owner (as `series_owner` found it) and their contact, else none."""
+    """An alert's owner (as `alerts_with_owners` found it) and their contact, else none."""
     return resolve_recipient(engine, owner=alert.get("owner"))
 
 
